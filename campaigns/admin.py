@@ -1,0 +1,222 @@
+"""Staff UI for the lead domain, built to stay fast on millions of leads."""
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.utils.html import format_html
+
+from . import intake
+from .models import DNC, WEEKDAYS, Campaign, Lead, LeadList, Partner
+from .paginators import EstimatedCountPaginator
+from .phones import try_normalize_phone
+
+
+class PhoneSearchMixin:
+    """Search by phone in any format the normaliser accepts, as an exact indexed match.
+
+    A term that is a phone number never falls through to ``icontains`` (which
+    scans the table); other terms use the admin's ``search_fields``.
+    """
+
+    phone_search_fields: tuple[str, ...] = ("phone",)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if term:
+            phone = try_normalize_phone(term)
+            if phone:
+                query = Q()
+                for name in self.phone_search_fields:
+                    query |= Q(**{name: phone})
+                return queryset.filter(query), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+class CampaignForm(forms.ModelForm):
+    calling_days = forms.MultipleChoiceField(
+        choices=[(d, d.capitalize()) for d in WEEKDAYS], widget=forms.CheckboxSelectMultiple,
+        help_text="Days leads may be called, in the lead's local time.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance and self.instance.calling_days:
+            self.initial["calling_days"] = [d.strip() for d in self.instance.calling_days.split(",")]
+
+    def clean_calling_days(self):
+        return ",".join(d for d in WEEKDAYS if d in self.cleaned_data["calling_days"])
+
+
+class LeadListInline(admin.TabularInline):
+    model = LeadList
+    extra = 0
+    fields = ("name", "source", "created_at")
+    readonly_fields = ("created_at",)
+    show_change_link = True
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    list_display = ("name", "slug", "status", "timezone", "calling_window", "default_region", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("created_at", "updated_at")
+    inlines = [LeadListInline]
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "status")}),
+        ("Calling window (lead's local time)", {"fields": ("timezone", "calling_days", "calling_start", "calling_end", "default_region")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="Calling window")
+    def calling_window(self, obj):
+        return f"{obj.calling_days} {obj.calling_start:%H:%M}–{obj.calling_end:%H:%M}"
+
+
+@admin.register(LeadList)
+class LeadListAdmin(admin.ModelAdmin):
+    list_display = ("name", "campaign", "source", "created_at")
+    list_filter = ("campaign",)
+    list_select_related = ("campaign",)
+    search_fields = ("name", "campaign__name", "source")
+    autocomplete_fields = ("campaign",)
+    readonly_fields = ("created_at",)
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "is_active", "campaign_list", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    filter_horizontal = ("campaigns",)
+    readonly_fields = ("created_at",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("campaigns")
+
+    @admin.display(description="Campaigns")
+    def campaign_list(self, obj):
+        return ", ".join(c.name for c in obj.campaigns.all()) or "—"
+
+
+class DncScopeForm(admin.helpers.ActionForm):
+    reason = forms.CharField(required=False, help_text="Reason recorded with DNC entries.")
+
+
+@admin.register(Lead)
+class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
+    phone_search_fields = ("phone", "phone_alt")
+    list_display = ("id", "phone", "full_name", "campaign", "lead_list", "status", "partner", "created_at")
+    list_display_links = ("id", "phone")
+    list_filter = ("status", "campaign")
+    list_select_related = ("campaign", "lead_list", "partner")
+    search_fields = ("=external_id", "=email", "last_name")
+    search_help_text = "A phone number in any format, an exact email or external id, or a last name."
+    raw_id_fields = ("lead_list",)
+    autocomplete_fields = ("campaign", "partner")
+    readonly_fields = ("created_at", "updated_at")
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    ordering = ("-id",)
+    action_form = DncScopeForm
+    actions = ["cancel_leads", "add_to_campaign_dnc", "add_to_global_dnc"]
+    fieldsets = (
+        (None, {"fields": ("campaign", "lead_list", "partner", "status")}),
+        ("Contact", {"fields": ("phone", "phone_alt", "first_name", "last_name", "email")}),
+        ("Address", {"fields": ("address", "city", "region", "postal_code", "country", "timezone")}),
+        ("Source", {"fields": ("external_id", "source", "link", "metadata", "consent_at", "consent_url", "scheduled_at")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="Name", ordering="last_name")
+    def full_name(self, obj):
+        return obj.full_name or "—"
+
+    @admin.action(description="Cancel selected leads (stop contact at vendors)")
+    def cancel_leads(self, request, queryset):
+        count = intake.cancel_leads(queryset)
+        self.message_user(request, f"Cancelled {count} lead(s); vendors holding them are told to stop.", messages.SUCCESS)
+
+    def _dnc(self, request, queryset, global_scope: bool):
+        reason = request.POST.get("reason", "") or "Added from the lead admin"
+        source = f"staff:{request.user.get_username()}"
+        total = added = withdrawn = 0
+        if global_scope:
+            phones = list(queryset.values_list("phone", flat=True).distinct())
+            result = intake.add_to_dnc(phones, campaign=None, reason=reason, source=source)
+            total, added, withdrawn = len(phones), len(result.added), result.leads_withdrawn
+        else:
+            by_campaign: dict = {}
+            for campaign_id, phone in queryset.values_list("campaign_id", "phone"):
+                by_campaign.setdefault(campaign_id, []).append(phone)
+            for campaign in Campaign.objects.filter(pk__in=by_campaign):
+                result = intake.add_to_dnc(by_campaign[campaign.pk], campaign=campaign, reason=reason, source=source)
+                total += len(by_campaign[campaign.pk])
+                added += len(result.added)
+                withdrawn += result.leads_withdrawn
+        scope = "the global DNC list" if global_scope else "their campaigns' DNC lists"
+        self.message_user(
+            request, f"{added} of {total} number(s) added to {scope} ({total - added} already listed); "
+            f"{withdrawn} lead(s) withdrawn from vendors.", messages.SUCCESS,
+        )
+
+    @admin.action(description="Add numbers to their campaign's DNC list")
+    def add_to_campaign_dnc(self, request, queryset):
+        self._dnc(request, queryset, global_scope=False)
+
+    @admin.action(description="Add numbers to the global DNC list (all campaigns)")
+    def add_to_global_dnc(self, request, queryset):
+        self._dnc(request, queryset, global_scope=True)
+
+
+class GlobalScopeFilter(admin.SimpleListFilter):
+    title = "scope"
+    parameter_name = "scope"
+
+    def lookups(self, request, model_admin):
+        return [("global", "All campaigns"), ("campaign", "One campaign")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "global":
+            return queryset.filter(campaign__isnull=True)
+        if self.value() == "campaign":
+            return queryset.filter(campaign__isnull=False)
+        return queryset
+
+
+@admin.register(DNC)
+class DNCAdmin(PhoneSearchMixin, admin.ModelAdmin):
+    list_display = ("phone", "scope", "reason", "source", "created_at")
+    list_filter = (GlobalScopeFilter, "campaign")
+    list_select_related = ("campaign",)
+    search_fields = ("reason", "source")
+    search_help_text = "A phone number in any format, or words of the reason or source."
+    autocomplete_fields = ("campaign",)
+    readonly_fields = ("created_at",)
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    ordering = ("-id",)
+
+    @admin.display(description="Applies to", ordering="campaign__name")
+    def scope(self, obj):
+        return obj.campaign.name if obj.campaign_id else format_html("<strong>{}</strong>", "All campaigns")
+
+    def save_model(self, request, obj, form, change):
+        """Adding a DNC entry in the admin withdraws matching leads like every other path."""
+        if change:
+            return super().save_model(request, obj, form, change)
+        result = intake.add_to_dnc([str(obj.phone)], campaign=obj.campaign, reason=obj.reason,
+                                   source=obj.source or f"staff:{request.user.get_username()}")
+        scope = Q(campaign__isnull=True) if obj.campaign is None else Q(campaign=obj.campaign)
+        saved = DNC.objects.filter(scope, phone=str(obj.phone)).first()
+        if saved:
+            obj.pk = saved.pk
+        if result.leads_withdrawn:
+            self.message_user(request, f"{result.leads_withdrawn} lead(s) with this number withdrawn from vendors.")

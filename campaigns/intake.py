@@ -1,0 +1,367 @@
+"""THE one way a lead enters LeadHub: normalise → validate → dedupe → DNC → save.
+
+The API, the CSV importer, the admin and the demo data all call :func:`submit`.
+Each row comes back as a :class:`RowResult`: accepted with its lead, or
+rejected with a machine-readable ``code``, a human ``message`` and per-field
+errors. The same reason codes appear in the API, the CSV error file and the
+admin.
+
+Withdrawals (cancel, DNC) live here too so that every change to a lead's
+contactability sends the same signal (see ``campaigns.signals``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, URLValidator
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone as djtz
+from django.utils.dateparse import parse_datetime
+
+from .models import DNC, Campaign, Lead, LeadList, Partner
+from .phones import PhoneError, parse_phone
+from .signals import leads_accepted, leads_withdrawn
+
+# reason code -> what it means (shown in API docs and the admin)
+REASONS = {
+    "missing_field": "A required field is empty.",
+    "invalid_phone": "The phone number cannot be parsed or is not a valid number.",
+    "invalid_field": "A field has a value of the wrong form.",
+    "duplicate": "The campaign already has a lead with this phone number.",
+    "duplicate_in_batch": "The same phone number appears earlier in this submission.",
+    "dnc": "The number is on the do-not-call list.",
+    "campaign_closed": "The campaign is archived and takes no new leads.",
+}
+
+TEXT_FIELDS = {
+    "first_name": 100, "last_name": 100, "address": 255, "city": 100, "region": 100,
+    "postal_code": 20, "external_id": 100, "source": 200,
+}
+ACCEPTED_FIELDS = (
+    {"phone", "phone_alt", "email", "country", "timezone", "link", "metadata", "consent_at",
+     "consent_url", "scheduled_at"} | set(TEXT_FIELDS)
+)
+
+_email = EmailValidator()
+_url = URLValidator(schemes=["http", "https"])
+
+
+@dataclass
+class RowResult:
+    index: int
+    accepted: bool
+    lead: Lead | None = None
+    code: str = ""
+    message: str = ""
+    fields: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "accepted" if self.accepted else "rejected"
+
+
+class _RowInvalid(Exception):
+    def __init__(self, errors: dict[str, list[dict[str, str]]]):
+        self.errors = errors
+
+
+@lru_cache(maxsize=1024)
+def _valid_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+        return True
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+def _parse_when(value: Any, name: str, errors: dict) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        try:
+            parsed = parse_datetime(str(value).strip())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            errors.setdefault(name, []).append(
+                {"code": "invalid_field", "message": f"{value!r} is not a date-time; use ISO 8601, e.g. 2026-05-01T14:30:00Z."}
+            )
+            return None
+    if djtz.is_naive(parsed):
+        parsed = djtz.make_aware(parsed, dt.timezone.utc)
+    return parsed
+
+
+def clean_row(raw: dict[str, Any], campaign: Campaign) -> Lead:
+    """Build an unsaved Lead from one raw row or raise _RowInvalid."""
+    errors: dict[str, list[dict[str, str]]] = {}
+
+    def err(name, code, message):
+        errors.setdefault(name, []).append({"code": code, "message": message})
+
+    unknown = set(raw) - ACCEPTED_FIELDS
+    if unknown:
+        for name in sorted(unknown):
+            err(name, "invalid_field", f"Unknown field {name!r}; put extra values in metadata.")
+
+    lead = Lead(campaign=campaign)
+    region = campaign.phone_region
+    phone_raw = raw.get("phone")
+    try:
+        phone = parse_phone(phone_raw, region)
+        lead.phone = phone.e164
+    except PhoneError as exc:
+        phone = None
+        err("phone", exc.code, exc.message)
+    alt_raw = _text(raw.get("phone_alt"))
+    if alt_raw:
+        try:
+            lead.phone_alt = parse_phone(alt_raw, region).e164
+        except PhoneError as exc:
+            err("phone_alt", "invalid_phone", exc.message)
+
+    for name, limit in TEXT_FIELDS.items():
+        value = _text(raw.get(name))
+        if len(value) > limit:
+            err(name, "invalid_field", f"{name} is {len(value)} characters long; the limit is {limit}.")
+        setattr(lead, name, value)
+
+    email = _text(raw.get("email"))
+    if email:
+        try:
+            _email(email)
+        except ValidationError:
+            err("email", "invalid_field", f"{email!r} is not an email address.")
+    lead.email = email
+
+    for name in ("link", "consent_url"):
+        value = _text(raw.get(name))
+        if value:
+            try:
+                _url(value)
+            except ValidationError:
+                err(name, "invalid_field", f"{value!r} is not an http(s) URL.")
+        setattr(lead, name, value)
+
+    country = _text(raw.get("country")).upper()
+    if country and (len(country) != 2 or not country.isalpha()):
+        err("country", "invalid_field", f"{country!r} is not a two-letter country code.")
+    lead.country = country or (phone.region if phone and phone.region else "")
+
+    tz_name = _text(raw.get("timezone"))
+    if tz_name and not _valid_zone(tz_name):
+        err("timezone", "invalid_field", f"{tz_name!r} is not an IANA time zone (e.g. America/Chicago).")
+    lead.timezone = tz_name or (phone.time_zone if phone and phone.time_zone else "")
+
+    metadata = raw.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        err("metadata", "invalid_field", "metadata must be an object of string values.")
+        metadata = {}
+    bad_keys = [k for k, v in metadata.items() if not isinstance(v, str)]
+    if bad_keys:
+        err("metadata", "invalid_field", f"metadata values must be strings; not: {', '.join(map(str, bad_keys))}.")
+    lead.metadata = metadata
+
+    lead.consent_at = _parse_when(raw.get("consent_at"), "consent_at", errors)
+    lead.scheduled_at = _parse_when(raw.get("scheduled_at"), "scheduled_at", errors)
+
+    if errors:
+        raise _RowInvalid(errors)
+    return lead
+
+
+def _summary(errors: dict[str, list[dict[str, str]]]) -> tuple[str, str]:
+    """Pick the row's headline code and message from its field errors."""
+    for preferred in ("missing_field", "invalid_phone"):
+        for name, items in errors.items():
+            for item in items:
+                if item["code"] == preferred:
+                    return preferred, item["message"]
+    name, items = next(iter(errors.items()))
+    return items[0]["code"], f"{name}: {items[0]['message']}"
+
+
+def dnc_phones(phones: Iterable[str], campaign: Campaign | int) -> set[str]:
+    """The subset of ``phones`` that may not be called in ``campaign`` (one query)."""
+    phones = list(set(phones))
+    if not phones:
+        return set()
+    campaign_id = campaign.pk if isinstance(campaign, Campaign) else campaign
+    rows = DNC.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=campaign_id), phone__in=phones)
+    return {str(p) for p in rows.values_list("phone", flat=True)}
+
+
+def submit(
+    rows: Sequence[dict[str, Any]],
+    *,
+    campaign: Campaign,
+    lead_list: LeadList | None = None,
+    partner: Partner | None = None,
+    source: str = "",
+    dry_run: bool = False,
+    start_index: int = 0,
+) -> list[RowResult]:
+    """Take a batch of raw rows into ``campaign``; one result per row, in order.
+
+    One query for existing numbers, one for DNC, one bulk insert. With
+    ``dry_run`` nothing is written and accepted rows carry an unsaved lead.
+    """
+    results: list[RowResult] = []
+    candidates: list[tuple[RowResult, Lead]] = []
+    if campaign.status == Campaign.Status.ARCHIVED:
+        return [
+            RowResult(start_index + i, False, code="campaign_closed",
+                      message=f"Campaign {campaign.slug!r} is archived and takes no new leads.")
+            for i in range(len(rows))
+        ]
+    first_row_of: dict[str, int] = {}
+    for offset, raw in enumerate(rows):
+        index = start_index + offset
+        try:
+            lead = clean_row(raw, campaign)
+        except _RowInvalid as exc:
+            code, message = _summary(exc.errors)
+            results.append(RowResult(index, False, code=code, message=message, fields=exc.errors))
+            continue
+        lead.lead_list = lead_list
+        lead.partner = partner
+        lead.source = lead.source or source
+        phone = str(lead.phone)
+        if phone in first_row_of:
+            msg = f"{phone} appears earlier in this submission (item {first_row_of[phone]})."
+            results.append(RowResult(index, False, code="duplicate_in_batch", message=msg,
+                                     fields={"phone": [{"code": "duplicate_in_batch", "message": msg}]}))
+            continue
+        first_row_of[phone] = index
+        result = RowResult(index, True, lead=lead)
+        results.append(result)
+        candidates.append((result, lead))
+
+    if not candidates:
+        return results
+    phones = [str(lead.phone) for _, lead in candidates]
+    with transaction.atomic():
+        existing = dict(
+            Lead.objects.filter(campaign=campaign, phone__in=phones).values_list("phone", "id")
+        )
+        existing = {str(k): v for k, v in existing.items()}
+        blocked = dnc_phones(phones, campaign)
+        to_insert: list[tuple[RowResult, Lead]] = []
+        for result, lead in candidates:
+            phone = str(lead.phone)
+            if phone in blocked:
+                _reject(result, "dnc", f"{phone} is on the do-not-call list.")
+            elif phone in existing:
+                _reject(result, "duplicate", f"Campaign {campaign.slug!r} already has a lead with {phone} (lead {existing[phone]}).")
+            else:
+                to_insert.append((result, lead))
+        if to_insert and not dry_run:
+            _insert(to_insert, campaign)
+    return results
+
+
+def _reject(result: RowResult, code: str, message: str) -> None:
+    result.accepted = False
+    result.lead = None
+    result.code = code
+    result.message = message
+    result.fields = {"phone": [{"code": code, "message": message}]}
+
+
+def _insert(pairs: list[tuple[RowResult, Lead]], campaign: Campaign) -> None:
+    """Insert accepted leads and announce them; must run inside a transaction."""
+    leads = [lead for _, lead in pairs]
+    try:
+        with transaction.atomic():  # savepoint: a lost race falls back row by row
+            Lead.objects.bulk_create(leads)
+    except IntegrityError:
+        for result, lead in pairs:
+            lead.pk = None
+            try:
+                with transaction.atomic():
+                    lead.save(force_insert=True)
+            except IntegrityError:
+                _reject(result, "duplicate", f"Campaign {campaign.slug!r} already has a lead with {lead.phone}.")
+        leads = [lead for result, lead in pairs if result.accepted]
+    if leads:
+        leads_accepted.send(sender=Lead, leads=leads)
+
+
+# --- withdrawal -------------------------------------------------------------
+
+WITHDRAWN = [Lead.Status.CANCELLED, Lead.Status.DNC]
+
+
+def cancel_leads(leads: Iterable[Lead] | Any) -> int:
+    """Cancel leads still open and tell every vendor holding them to stop."""
+    ids = [lead.pk for lead in leads] if not hasattr(leads, "values_list") else list(leads.values_list("pk", flat=True))
+    with transaction.atomic():
+        open_leads = list(Lead.objects.select_for_update().filter(pk__in=ids).exclude(status__in=WITHDRAWN))
+        if not open_leads:
+            return 0
+        Lead.objects.filter(pk__in=[lead.pk for lead in open_leads]).update(status=Lead.Status.CANCELLED, updated_at=djtz.now())
+        for lead in open_leads:
+            lead.status = Lead.Status.CANCELLED
+        leads_withdrawn.send(sender=Lead, leads=open_leads, operation="end_contact")
+    return len(open_leads)
+
+
+@dataclass
+class DncResult:
+    added: list[str] = field(default_factory=list)
+    already_listed: list[str] = field(default_factory=list)
+    invalid: list[tuple[str, str]] = field(default_factory=list)  # (input, message)
+    leads_withdrawn: int = 0
+
+
+def add_to_dnc(
+    numbers: Iterable[str], *, campaign: Campaign | None = None, reason: str = "", source: str = "",
+    region: str | None = None,
+) -> DncResult:
+    """Put numbers on the DNC list (``campaign=None``: every campaign) and withdraw their leads."""
+    result = DncResult()
+    phones: list[str] = []
+    region = region or (campaign.phone_region if campaign else None)
+    for raw in numbers:
+        try:
+            phone = parse_phone(raw, region).e164
+        except PhoneError as exc:
+            result.invalid.append((str(raw), exc.message))
+            continue
+        if phone not in phones:
+            phones.append(phone)
+    if not phones:
+        return result
+    with transaction.atomic():
+        scope = Q(campaign__isnull=True) if campaign is None else Q(campaign=campaign)
+        listed = {str(p) for p in DNC.objects.filter(scope, phone__in=phones).values_list("phone", flat=True)}
+        new = [p for p in phones if p not in listed]
+        DNC.objects.bulk_create(
+            [DNC(phone=p, campaign=campaign, reason=reason, source=source) for p in new], ignore_conflicts=True
+        )
+        result.added, result.already_listed = new, [p for p in phones if p in listed]
+        affected = Lead.objects.select_for_update().filter(phone__in=phones).exclude(status__in=WITHDRAWN)
+        if campaign is not None:
+            affected = affected.filter(campaign=campaign)
+        affected = list(affected)
+        if affected:
+            Lead.objects.filter(pk__in=[lead.pk for lead in affected]).update(status=Lead.Status.DNC, updated_at=djtz.now())
+            for lead in affected:
+                lead.status = Lead.Status.DNC
+            leads_withdrawn.send(sender=Lead, leads=affected, operation="dnc")
+        result.leads_withdrawn = len(affected)
+    return result

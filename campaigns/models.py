@@ -1,0 +1,204 @@
+"""The lead domain: campaigns, lists, partners, leads and the do-not-call list."""
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from phonenumber_field.modelfields import PhoneNumberField
+
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def validate_timezone(value: str) -> None:
+    if not value:
+        return
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. America/New_York).", code="invalid_timezone")
+
+
+def validate_calling_days(value: str) -> None:
+    days = [d.strip() for d in value.split(",") if d.strip()]
+    unknown = [d for d in days if d not in WEEKDAYS]
+    if unknown or not days:
+        raise ValidationError(
+            f"Calling days must be a comma-separated list of {', '.join(WEEKDAYS)}; got {value!r}.",
+            code="invalid_calling_days",
+        )
+
+
+def validate_region(value: str) -> None:
+    import phonenumbers
+
+    if value and value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(f"{value!r} is not a two-letter region code such as US or AU.", code="invalid_region")
+
+
+def validate_string_values(value) -> None:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValidationError("Metadata must be an object whose values are all strings.", code="invalid_metadata")
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        ARCHIVED = "archived", "Archived"
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    timezone = models.CharField(
+        max_length=64, default="America/New_York", validators=[validate_timezone],
+        help_text="IANA zone used for leads whose own zone cannot be told from their number.",
+    )
+    calling_days = models.CharField(
+        max_length=32, default="mon,tue,wed,thu,fri", validators=[validate_calling_days],
+        help_text="Days leads may be called, in the lead's local time: comma-separated mon…sun.",
+    )
+    calling_start = models.TimeField(default="09:00", help_text="Earliest call time, lead's local time.")
+    calling_end = models.TimeField(default="20:00", help_text="Latest call time, lead's local time.")
+    default_region = models.CharField(
+        max_length=2, blank=True, validators=[validate_region],
+        help_text="Region for numbers written without a country code (blank: DEFAULT_PHONE_REGION).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        if self.calling_start and self.calling_end and self.calling_start >= self.calling_end:
+            raise ValidationError({"calling_end": "The calling window must end after it starts."})
+
+    @property
+    def phone_region(self) -> str:
+        return (self.default_region or settings.DEFAULT_PHONE_REGION).upper()
+
+    @property
+    def weekdays(self) -> set[int]:
+        """Calling days as ``date.weekday()`` numbers (Monday is 0)."""
+        return {WEEKDAYS.index(d.strip()) for d in self.calling_days.split(",") if d.strip() in WEEKDAYS}
+
+
+class LeadList(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="lists")
+    name = models.CharField(max_length=200)
+    source = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "name"], name="leadlist_unique_name_per_campaign")]
+
+    def __str__(self):
+        return f"{self.campaign.name} / {self.name}"
+
+
+class Partner(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True)
+    campaigns = models.ManyToManyField(Campaign, blank=True, related_name="partners")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Lead(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+        DNC = "dnc", "Do not call"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="leads")
+    lead_list = models.ForeignKey(LeadList, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads")
+    partner = models.ForeignKey(Partner, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads")
+    phone = PhoneNumberField(help_text="E.164")
+    phone_alt = PhoneNumberField(blank=True, help_text="Optional second number, E.164.")
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True)
+    address = models.CharField(max_length=255, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True, help_text="State / province (US: two-letter code).")
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166 alpha-2; from the number when not given.")
+    timezone = models.CharField(
+        max_length=64, blank=True, validators=[validate_timezone],
+        help_text="The lead's IANA zone; derived from the number when not given.",
+    )
+    external_id = models.CharField(max_length=100, blank=True, help_text="The partner's or CRM's id for this person.")
+    source = models.CharField(max_length=200, blank=True)
+    link = models.URLField(max_length=500, blank=True)
+    metadata = models.JSONField(default=dict, blank=True, validators=[validate_string_values])
+    consent_at = models.DateTimeField(null=True, blank=True)
+    consent_url = models.URLField(max_length=500, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Do not contact before this time.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "phone"], name="lead_unique_phone_per_campaign"),
+        ]
+        indexes = [
+            # phone lookups across campaigns (admin search, DNC withdrawal)
+            models.Index(fields=["phone"], name="lead_phone_idx"),
+            models.Index(fields=["phone_alt"], name="lead_phone_alt_idx", condition=~Q(phone_alt="")),
+            # the admin's filters, each with the default ordering (-id)
+            models.Index(fields=["status", "-id"], name="lead_status_idx"),
+            models.Index(fields=["campaign", "status", "-id"], name="lead_campaign_status_idx"),
+            models.Index(fields=["created_at"], name="lead_created_idx"),
+            models.Index(fields=["partner", "external_id"], name="lead_partner_external_idx"),
+        ]
+
+    def __str__(self):
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name or 'Lead'} {self.phone}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class DNC(models.Model):
+    phone = PhoneNumberField(help_text="E.164")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, null=True, blank=True, related_name="dnc_entries",
+        help_text="Blank: never call this number in any campaign.",
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=100, blank=True, help_text="Who asked: staff, partner slug, import…")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "DNC entry"
+        verbose_name_plural = "DNC list"
+        constraints = [
+            # NULL is distinct in a plain unique constraint, so the global row
+            # needs its own partial index (works on SQLite and PostgreSQL).
+            models.UniqueConstraint(fields=["phone"], condition=Q(campaign__isnull=True), name="dnc_one_global_per_phone"),
+            models.UniqueConstraint(fields=["phone", "campaign"], condition=Q(campaign__isnull=False), name="dnc_one_per_phone_campaign"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="dnc_created_idx")]
+
+    def __str__(self):
+        scope = self.campaign.name if self.campaign_id else "all campaigns"
+        return f"{self.phone} ({scope})"

@@ -1,0 +1,95 @@
+"""The one phone-number normaliser every path uses (API, CSV, admin, search).
+
+Numbers are parsed with the campaign's region (else DEFAULT_PHONE_REGION),
+impossible and invalid numbers are rejected with a message naming the input,
+and the result is E.164. Parsing is the hot spot of any import, so separators
+are stripped first and results are memoised.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from django.conf import settings
+from phonenumbers import timezone as phone_timezone
+
+# Characters people and spreadsheets put around numbers. A leading apostrophe is
+# how spreadsheets force a cell to text; NBSP and unicode dashes come from copy/paste.
+_SEPARATORS = re.compile(r"[\s\-\.\(\)/'\"\u00a0\u2010-\u2015\u2212]")
+_EXTENSION = re.compile(r"(?:ext\.?|x|#)\s*\d+$", re.IGNORECASE)
+
+
+class PhoneError(ValueError):
+    """Raised for an unusable number; ``code`` is machine-readable."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Phone:
+    e164: str
+    region: str | None
+    time_zone: str | None
+
+
+def _clean(raw: str) -> str:
+    text = _EXTENSION.sub("", raw.strip())
+    text = _SEPARATORS.sub("", text)
+    if text.startswith("00"):  # international prefix used in most of the world
+        text = "+" + text[2:]
+    return text
+
+
+@lru_cache(maxsize=200_000)
+def _parse(cleaned: str, region: str) -> Phone | PhoneError:
+    if not cleaned:
+        return PhoneError("missing_field", "A phone number is required.")
+    if not re.fullmatch(r"\+?\d+", cleaned):
+        return PhoneError("invalid_phone", "{raw!r} is not a phone number: it contains letters or symbols.")
+    try:
+        parsed = phonenumbers.parse(cleaned, region)
+    except phonenumbers.NumberParseException:
+        return PhoneError("invalid_phone", "{raw!r} is not a phone number.")
+    if not phonenumbers.is_possible_number(parsed):
+        reason = phonenumbers.is_possible_number_with_reason(parsed)
+        detail = {
+            phonenumbers.ValidationResult.TOO_SHORT: "too short",
+            phonenumbers.ValidationResult.TOO_LONG: "too long",
+            phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "an unknown country code",
+        }.get(reason, "the wrong length")
+        return PhoneError("invalid_phone", "{raw!r} is not a possible phone number (%s for region {region})." % detail)
+    if not phonenumbers.is_valid_number(parsed):
+        return PhoneError("invalid_phone", "{raw!r} is not a valid phone number for region {region}.")
+    zones = [z for z in phone_timezone.time_zones_for_number(parsed) if z != "Etc/Unknown"]
+    return Phone(
+        e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
+        region=phonenumbers.region_code_for_number(parsed),
+        time_zone=zones[0] if len(zones) == 1 else None,
+    )
+
+
+def parse_phone(raw, region: str | None = None) -> Phone:
+    """Parse ``raw`` into a :class:`Phone` or raise :class:`PhoneError`."""
+    region = (region or settings.DEFAULT_PHONE_REGION).upper()
+    raw = "" if raw is None else str(raw)
+    result = _parse(_clean(raw), region)
+    if isinstance(result, PhoneError):
+        raise PhoneError(result.code, result.message.format(raw=raw.strip(), region=region))
+    return result
+
+
+def normalize_phone(raw, region: str | None = None) -> str:
+    """Return the E.164 form of ``raw`` or raise :class:`PhoneError`."""
+    return parse_phone(raw, region).e164
+
+
+def try_normalize_phone(raw, region: str | None = None) -> str | None:
+    try:
+        return normalize_phone(raw, region)
+    except PhoneError:
+        return None

@@ -1,0 +1,13 @@
+"""Settings for the test suite: the normal settings with throwaway secrets."""
+import os
+import tempfile
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", "p2s2c9Qv3Qm0f1vRr3T3xY8Yk1bqzq8dZ9bq3Yd9rLk=")
+os.environ.setdefault("LEADHUB_VAR_DIR", tempfile.mkdtemp(prefix="leadhub-test-"))
+
+from leadhub.settings import *  # noqa: E402,F401,F403
+from leadhub.settings import Q_CLUSTER  # noqa: E402
+
+Q_CLUSTER["sync"] = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,268 @@
+"""The contract every vendor client implements, and the one place that does HTTP.
+
+A client is built for one destination (a campaign at one vendor account):
+
+    client = registry.client_for(destination)
+    results = client.push(items)          # one ItemResult per item, same order
+
+A client never raises for one bad item: it returns a ``rejected`` (terminal)
+or ``retry`` (transient) result for it. It raises :class:`VendorError` only
+when the whole call failed, and ``permanent`` says whether retrying can help.
+Transient vs permanent is decided in :meth:`VendorClient.send`, the only method
+that touches the network. Every exchange is kept in ``client.exchanges`` with
+secrets removed, for the pipeline to store as delivery attempts.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from campaigns.models import Lead
+    from vendors.models import Destination, VendorAccount
+
+log = logging.getLogger(__name__)
+
+ACCEPTED, REJECTED, RETRY, UNSUPPORTED = "accepted", "rejected", "retry", "unsupported"
+TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+EXCERPT_CHARS = 500
+
+
+@dataclass(frozen=True)
+class CallingWindow:
+    """When a lead may be called, in its own local time."""
+
+    days: tuple[str, ...]          # ("mon", "tue", ...)
+    start: dt.time
+    end: dt.time
+    time_zone: str                 # IANA id, e.g. "America/Chicago"
+
+
+@dataclass
+class Item:
+    """One unit of work for a vendor: a lead and what the pipeline knows about it."""
+
+    id: int                                  # the Delivery id; opaque to the client
+    lead: "Lead"
+    remote_ref: str = ""                     # the vendor's id for this lead from an earlier push
+    idempotency_key: str = ""                # stable across retries of the same delivery
+    window: CallingWindow | None = None      # for vendors that schedule on their side
+    contact_at: dt.datetime | None = None    # earliest contact time (aware); None means now
+
+
+@dataclass
+class ItemResult:
+    item_id: int
+    status: str                       # accepted | rejected | retry | unsupported
+    remote_ref: str = ""              # the vendor's id for the item
+    code: str = ""                    # normalised: duplicate, invalid, not_found, rate_limited, ...
+    message: str = ""                 # the vendor's words, secrets removed
+    http_status: int | None = None
+    retry_after: float | None = None  # seconds, when the vendor said
+
+
+@dataclass
+class ConnectionReport:
+    ok: bool
+    message: str
+    http_status: int | None = None
+    checked_call: str = ""            # which request was made ("" if none)
+
+
+@dataclass
+class Exchange:
+    """One HTTP request/response, secrets removed; stored as a DeliveryAttempt."""
+
+    method: str
+    url: str
+    started_at: dt.datetime
+    duration_ms: int
+    http_status: int | None
+    excerpt: str
+    error: str = ""
+
+
+class VendorError(Exception):
+    """The whole call failed. ``permanent``: retrying the same call cannot help."""
+
+    def __init__(self, message: str, *, permanent: bool, http_status: int | None = None,
+                 retry_after: float | None = None, code: str = "", body: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.http_status = http_status
+        self.retry_after = retry_after
+        self.code = code or ("vendor_error" if permanent else "transient")
+        self.body = body
+
+
+# -- one requests.Session per process (per thread: Session is not thread-safe) --
+_local = threading.local()
+
+
+def http_session() -> requests.Session:
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=20, pool_maxsize=20, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.headers["User-Agent"] = "LeadHub/1.0"
+        _local.session = session
+    return session
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+class VendorClient:
+    kind: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    seed: ClassVar[str] = ""                 # the seed file this client implements
+    max_batch: ClassVar[int] = 1             # 1 for single-item vendors
+    needs_destination_secret: ClassVar[bool] = False
+    required_credentials: ClassVar[tuple[str, ...]] = ()
+    remote_ref_label: ClassVar[str] = "Vendor campaign id"
+    default_base_url: ClassVar[str] = ""
+
+    def __init__(self, account: "VendorAccount", destination: "Destination | None" = None, *,
+                 session: requests.Session | None = None, throttle: Callable[[], None] | None = None):
+        self.account = account
+        self.destination = destination
+        self.credentials: dict[str, str] = dict(account.credentials or {})
+        self.settings: dict[str, Any] = dict(destination.settings or {}) if destination else {}
+        self.secret: str = (destination.secret or "") if destination else ""
+        self.remote_ref: str = destination.remote_ref if destination else ""
+        self.base_url = (account.base_url or self.default_base_url).rstrip("/")
+        self.timeout = (min(5.0, float(account.timeout_seconds)), float(account.timeout_seconds))
+        self.session = session or http_session()
+        self.throttle = throttle
+        self.exchanges: list[Exchange] = []
+
+    # ---- operations (override what the vendor offers) -----------------------
+    def push(self, items: list[Item]) -> list[ItemResult]:
+        raise NotImplementedError
+
+    def end_contact(self, items: list[Item]) -> list[ItemResult]:
+        return self.unsupported(items, "stop contacting a lead")
+
+    def dnc(self, items: list[Item]) -> list[ItemResult]:
+        return self.unsupported(items, "a do-not-call list")
+
+    def erase(self, items: list[Item]) -> list[ItemResult]:
+        return self.unsupported(items, "erasing a person")
+
+    def check_connection(self) -> ConnectionReport:
+        return ConnectionReport(True, f"{self.label} offers no call that checks credentials without changing data; "
+                                      "nothing was sent.")
+
+    @classmethod
+    def validate_settings(cls, settings: dict[str, Any]) -> dict[str, str]:
+        """Errors in a destination's ``settings`` as {key: message}; {} when valid."""
+        return {}
+
+    # ---- helpers ------------------------------------------------------------
+    def unsupported(self, items: list[Item], what: str) -> list[ItemResult]:
+        return [ItemResult(i.id, UNSUPPORTED, code="unsupported",
+                           message=f"{self.label} has no API for {what}.") for i in items]
+
+    def secrets(self) -> list[str]:
+        values = [v for v in self.credentials.values() if isinstance(v, str) and v]
+        if self.secret:
+            values.append(self.secret)
+        return sorted(set(values), key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for value in self.secrets():
+            if len(value) >= 4:
+                text = text.replace(value, "***")
+        return text
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def send(self, method: str, path: str, *, json_body: Any = None, params: dict | None = None,
+             headers: dict | None = None, auth: tuple[str, str] | None = None,
+             data: bytes | str | None = None) -> requests.Response:
+        """Make one HTTP call. Returns the response for any status the client must read
+        (2xx and 4xx); raises a transient VendorError for timeouts, connection errors,
+        408/425/429 and 5xx (with Retry-After), and a permanent one for 401/403."""
+        if self.throttle:
+            self.throttle()
+        url = self.url(path)
+        started = dt.datetime.now(dt.timezone.utc)
+        t0 = time.perf_counter()
+        body = data
+        req_headers = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body, separators=(",", ":"))
+            req_headers.setdefault("Content-Type", "application/json")
+        try:
+            response = self.session.request(method, url, data=body, params=params, headers=req_headers,
+                                            auth=auth, timeout=self.timeout)
+        except requests.Timeout as exc:
+            self._record(method, url, started, t0, None, "", f"timeout after {self.account.timeout_seconds}s")
+            raise VendorError(f"{self.label} did not answer within {self.account.timeout_seconds}s.",
+                              permanent=False, code="timeout") from exc
+        except requests.RequestException as exc:
+            reason = self.redact(type(exc).__name__)
+            self._record(method, url, started, t0, None, "", f"connection error: {reason}")
+            raise VendorError(f"Could not reach {self.label}: {reason}.", permanent=False,
+                              code="connection_error") from exc
+        text = response.text
+        self._record(method, response.request.url or url, started, t0, response.status_code, text)
+        status = response.status_code
+        if status in TRANSIENT_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            code = "rate_limited" if status == 429 else "vendor_unavailable"
+            raise VendorError(f"{self.label} answered HTTP {status}: {self.redact(text[:200])}".strip(),
+                              permanent=False, http_status=status, retry_after=retry_after, code=code,
+                              body=self.redact(text[:EXCERPT_CHARS]))
+        if status in (401, 403):
+            raise VendorError(f"{self.label} refused the credentials (HTTP {status}).", permanent=True,
+                              http_status=status, code="unauthorized", body=self.redact(text[:EXCERPT_CHARS]))
+        return response
+
+    def _record(self, method, url, started, t0, status, text, error=""):
+        self.exchanges.append(Exchange(
+            method=method, url=self.redact(url), started_at=started,
+            duration_ms=int((time.perf_counter() - t0) * 1000), http_status=status,
+            excerpt=self.redact(text[:EXCERPT_CHARS]), error=error,
+        ))
+
+    @staticmethod
+    def json_or_none(response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    def fail_all(self, items: list[Item], error: VendorError) -> list[ItemResult]:
+        """Turn a whole-call failure into one result per item."""
+        status = REJECTED if error.permanent else RETRY
+        return [ItemResult(i.id, status, code=error.code, message=error.message,
+                           http_status=error.http_status, retry_after=error.retry_after) for i in items]

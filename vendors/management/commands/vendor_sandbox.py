@@ -1,0 +1,26 @@
+from django.core.management.base import BaseCommand
+
+from vendors.sandbox.server import SandboxServer, Sandbox
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the local simulators of all five vendors on one port. Point an account's base URL at "
+        "http://HOST:PORT/<aktify|platform|comunik8|eightbyeight|aimylogic>. See vendors/sandbox/server.py "
+        "for the /_sandbox/ control endpoints (request log, reset, fault injection)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8765)
+        parser.add_argument("--latency-ms", type=float, default=0, help="Delay added to every vendor call.")
+
+    def handle(self, host, port, latency_ms, **options):
+        server = SandboxServer((host, port), Sandbox(latency_ms=latency_ms))
+        self.stdout.write(f"Vendor sandbox on {server.base_url} (simulators: {', '.join(server.sandbox.sims)})")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()

@@ -1,0 +1,1 @@
+"""Receivers of campaigns' intake signals (delivery planning lands with the pipeline)."""

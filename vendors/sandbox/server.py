@@ -1,0 +1,290 @@
+"""One small HTTP server simulating the five vendors, each under its own prefix.
+
+    http://127.0.0.1:8765/aktify/api/v1/leads          -> vendors.sandbox.aktify
+    http://127.0.0.1:8765/platform/...                 -> vendors.sandbox.platform
+    http://127.0.0.1:8765/comunik8/lead/add?key=...    -> vendors.sandbox.comunik8
+    http://127.0.0.1:8765/eightbyeight/api/tstats/campaigns/{id}/customers
+    http://127.0.0.1:8765/aimylogic/api/calls/campaign/{token}/addPhones
+
+An account's ``base_url`` points at ``http://host:port/<prefix>`` (plus the
+vendor's own root, e.g. ``/eightbyeight/api/tstats/campaigns``).
+
+Control endpoints (JSON) for tests, demos and benchmarks:
+
+    GET  /_sandbox/requests[?vendor=aktify]   every request received, in order
+    POST /_sandbox/reset                      forget state, log and faults
+    POST /_sandbox/faults                     {"vendor": null|"aktify", "latency_ms": 20,
+                                               "error_500_rate": 0.1, "error_503_rate": 0, "error_429_rate": 0,
+                                               "retry_after": 1, "slow_rate": 0, "slow_seconds": 30,
+                                               "drop_rate": 0, "drop_after_rate": 0, "seed": 1}
+    GET  /_sandbox/state[?vendor=aktify]      each simulator's state summary
+
+Faults are drawn from a seeded random generator per vendor, so a run is
+repeatable. ``drop_rate`` closes the connection before the request is handled;
+``drop_after_rate`` handles it (state changes!) and then drops the answer, the
+case that tests idempotency.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.utils.module_loading import import_string
+
+log = logging.getLogger(__name__)
+
+SIMULATORS = {
+    "aktify": "vendors.sandbox.aktify.AktifySim",
+    "platform": "vendors.sandbox.platform.PlatformSim",
+    "comunik8": "vendors.sandbox.comunik8.Comunik8Sim",
+    "eightbyeight": "vendors.sandbox.eightbyeight.EightByEightSim",
+    "aimylogic": "vendors.sandbox.aimylogic.AimylogicSim",
+}
+LOG_LIMIT = 200_000
+
+
+@dataclass
+class SandboxRequest:
+    method: str
+    path: str                      # after the vendor prefix, starting with "/"
+    query: dict[str, list[str]]
+    headers: dict[str, str]        # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; raises ValueError when it is not."""
+        return json.loads(self.body.decode("utf-8"))
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class SandboxResponse:
+    status: int
+    body: Any = None               # dict/list -> JSON; str -> text; None -> empty
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class VendorSim:
+    """Base of one vendor's simulator. Subclasses keep state in attributes and
+    implement ``handle``; ``reset`` must forget everything."""
+
+    prefix = ""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:  # pragma: no cover - overridden
+        pass
+
+    def handle(self, request: SandboxRequest) -> SandboxResponse:  # pragma: no cover
+        raise NotImplementedError
+
+    def state(self) -> dict:
+        return {}
+
+
+@dataclass
+class Faults:
+    latency_ms: float = 0
+    error_500_rate: float = 0
+    error_503_rate: float = 0
+    error_429_rate: float = 0
+    retry_after: float = 1
+    slow_rate: float = 0
+    slow_seconds: float = 30
+    drop_rate: float = 0
+    drop_after_rate: float = 0
+    seed: int = 1
+
+
+class Sandbox:
+    def __init__(self, latency_ms: float = 0):
+        self.sims: dict[str, VendorSim] = {}
+        for prefix, path in SIMULATORS.items():
+            try:
+                self.sims[prefix] = import_string(path)()
+            except ImportError:  # a vendor whose simulator is not written yet
+                log.warning("sandbox: no simulator for %s", prefix)
+        self.default_latency = latency_ms
+        self.log: list[dict] = []
+        self.log_lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        for sim in self.sims.values():
+            with sim.lock:
+                sim.reset()
+        with self.log_lock:
+            self.log.clear()
+        self.faults: dict[str | None, Faults] = {None: Faults(latency_ms=self.default_latency)}
+        self.rngs: dict[str, random.Random] = {}
+
+    def set_faults(self, config: dict) -> None:
+        vendor = config.pop("vendor", None)
+        known = set(Faults.__dataclass_fields__)
+        unknown = set(config) - known
+        if unknown:
+            raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        self.faults[vendor] = Faults(**config)
+        for prefix in ([vendor] if vendor else list(self.sims)):
+            self.rngs.pop(prefix, None)
+
+    def faults_for(self, prefix: str) -> tuple[Faults, random.Random]:
+        faults = self.faults.get(prefix) or self.faults[None]
+        rng = self.rngs.get(prefix)
+        if rng is None:
+            rng = self.rngs[prefix] = random.Random(f"{faults.seed}:{prefix}")
+        return faults, rng
+
+    def record(self, prefix: str, request: SandboxRequest, status: int | None, outcome: str = "") -> None:
+        try:
+            body: Any = json.loads(request.body) if request.body else None
+        except ValueError:
+            body = request.body.decode("utf-8", "replace")
+        entry = {
+            "vendor": prefix, "method": request.method, "path": request.path, "query": request.query,
+            "headers": request.headers, "body": body, "status": status, "outcome": outcome, "at": time.time(),
+        }
+        with self.log_lock:
+            if len(self.log) < LOG_LIMIT:
+                self.log.append(entry)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "SandboxServer"
+
+    def log_message(self, format, *args):  # quiet: the request log is the record
+        pass
+
+    def _dispatch(self):
+        sandbox = self.server.sandbox
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        segments = parts.path.split("/", 2)
+        prefix = segments[1] if len(segments) > 1 else ""
+        rest = "/" + (segments[2] if len(segments) > 2 else "")
+        request = SandboxRequest(
+            method=self.command, path=rest, query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()}, body=body,
+        )
+        if prefix == "_sandbox":
+            return self._control(request)
+        sim = sandbox.sims.get(prefix)
+        if sim is None:
+            return self._send(SandboxResponse(404, {"message": f"no simulator at /{prefix}"}))
+        faults, rng = sandbox.faults_for(prefix)
+        with sim.lock:
+            roll = [rng.random() for _ in range(6)]
+        if faults.latency_ms:
+            time.sleep(faults.latency_ms / 1000)
+        if roll[0] < faults.drop_rate:
+            sandbox.record(prefix, request, None, "dropped before handling")
+            return self._drop()
+        if roll[1] < faults.slow_rate:
+            time.sleep(faults.slow_seconds)
+        for rate, status in ((faults.error_500_rate, 500), (faults.error_503_rate, 503), (faults.error_429_rate, 429)):
+            if roll[2] < rate:
+                sandbox.record(prefix, request, status, "fault injected")
+                headers = {"Retry-After": str(int(faults.retry_after))} if status != 500 else {}
+                return self._send(SandboxResponse(status, {"message": "injected fault"}, headers))
+            roll[2] -= rate
+        try:
+            with sim.lock:
+                response = sim.handle(request)
+        except Exception as exc:  # a simulator bug must show as a 500, not hang the client
+            log.exception("sandbox %s crashed", prefix)
+            response = SandboxResponse(500, {"message": f"sandbox error: {exc}"})
+        if roll[3] < faults.drop_after_rate:
+            sandbox.record(prefix, request, response.status, "handled, answer dropped")
+            return self._drop()
+        sandbox.record(prefix, request, response.status)
+        self._send(response)
+
+    def _control(self, request: SandboxRequest):
+        sandbox = self.server.sandbox
+        action = request.path.strip("/")
+        vendor = request.arg("vendor")
+        if action == "requests" and request.method == "GET":
+            with sandbox.log_lock:
+                entries = [e for e in sandbox.log if not vendor or e["vendor"] == vendor]
+            return self._send(SandboxResponse(200, entries))
+        if action == "reset" and request.method == "POST":
+            sandbox.reset()
+            return self._send(SandboxResponse(200, {"reset": True}))
+        if action == "faults" and request.method == "POST":
+            try:
+                sandbox.set_faults(request.json())
+            except (ValueError, TypeError) as exc:
+                return self._send(SandboxResponse(400, {"message": str(exc)}))
+            return self._send(SandboxResponse(200, {"ok": True}))
+        if action == "state" and request.method == "GET":
+            state = {}
+            for prefix, sim in sandbox.sims.items():
+                if not vendor or vendor == prefix:
+                    with sim.lock:
+                        state[prefix] = sim.state()
+            return self._send(SandboxResponse(200, state))
+        return self._send(SandboxResponse(404, {"message": "unknown sandbox control"}))
+
+    def _send(self, response: SandboxResponse):
+        if response.body is None:
+            payload = b""
+        elif isinstance(response.body, (dict, list)):
+            payload = json.dumps(response.body).encode()
+            response.headers.setdefault("Content-Type", "application/json")
+        else:
+            payload = str(response.body).encode()
+            response.headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if payload and self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _drop(self):
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _dispatch
+
+
+class SandboxServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address, sandbox: Sandbox):
+        super().__init__(address, _Handler)
+        self.sandbox = sandbox
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+def start_in_thread(host: str = "127.0.0.1", port: int = 0, latency_ms: float = 0) -> SandboxServer:
+    """Start a sandbox in a background thread (tests); ``port=0`` picks a free port."""
+    server = SandboxServer((host, port), Sandbox(latency_ms=latency_ms))
+    thread = threading.Thread(target=server.serve_forever, name="vendor-sandbox", daemon=True)
+    thread.start()
+    return server
