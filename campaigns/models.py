@@ -1,6 +1,8 @@
 """The lead domain: campaigns, lists, partners, leads and the do-not-call list."""
 from __future__ import annotations
 
+import hashlib
+import secrets
 import zoneinfo
 
 from django.conf import settings
@@ -94,6 +96,7 @@ class LeadList(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="lists")
     name = models.CharField(max_length=200)
     source = models.CharField(max_length=200, blank=True)
+    import_mapping = models.JSONField(default=dict, blank=True, help_text="Last CSV column mapping used for this list.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -202,3 +205,103 @@ class DNC(models.Model):
     def __str__(self):
         scope = self.campaign.name if self.campaign_id else "all campaigns"
         return f"{self.phone} ({scope})"
+
+
+class ApiKey(models.Model):
+    """A partner's API key. The secret is shown once; only its SHA-256 is stored.
+
+    Keys are 32 random bytes, so a fast hash is safe (no dictionary to attack);
+    the visible ``prefix`` tells keys apart and finds the row in one lookup.
+    """
+
+    PREFIX = "lh_"
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    campaigns = models.ManyToManyField(
+        Campaign, blank=True, related_name="api_keys",
+        help_text="Narrow the key to some of the partner's campaigns (none: all of them).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.partner.name}{': ' + self.name if self.name else ''})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, partner: Partner, *, name: str = "", campaigns=()) -> tuple["ApiKey", str]:
+        """Create a key; returns (key, raw secret). The secret is not stored."""
+        prefix = cls.PREFIX + secrets.token_hex(4)
+        raw = f"{prefix}.{secrets.token_urlsafe(32)}"
+        key = cls.objects.create(partner=partner, name=name, prefix=prefix, key_hash=cls.hash(raw))
+        if campaigns:
+            key.campaigns.set(campaigns)
+        return key, raw
+
+    def matches(self, raw: str) -> bool:
+        return secrets.compare_digest(self.key_hash, self.hash(raw))
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST sent with an Idempotency-Key (kept 24 h)."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=255)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_unique_key")]
+
+
+class ImportJob(models.Model):
+    """One CSV upload: its mapping, progress and outcome."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "Uploaded (mapping)"
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="imports")
+    lead_list = models.ForeignKey(LeadList, on_delete=models.SET_NULL, null=True, blank=True, related_name="imports")
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    encoding = models.CharField(max_length=32, blank=True)
+    delimiter = models.CharField(max_length=4, blank=True)
+    mapping = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UPLOADED, db_index=True)
+    total_rows = models.PositiveIntegerField(null=True, blank=True)
+    processed_rows = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True, help_text="Rows per outcome: accepted, duplicate, dnc, …")
+    error_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True)
+    message = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Import {self.pk}: {self.original_name}"
