@@ -1,0 +1,328 @@
+"""Aktify — implements seeds/000_1dab39cd77a6a77e.txt (OpenAPI, "Aktify API" v1).
+
+Operations used by LeadHub:
+
+    push         POST /api/v1/leads               one lead per call → 201 Lead, 400, 401, 409
+    end_contact  POST /api/v1/leads/end-contact   {phoneNumberList} ≤ 50 unique → 201 {success, failure}
+    dnc          POST /api/v1/dncs                {dncList: [{phoneNumber}]} → 201 [Dnc]
+
+Points of the contract that are easy to get wrong:
+
+- Auth is the ``x-api-key`` header, and the key names ONE campaign of one company:
+  it is the destination's ``secret``, not an account credential. Duplicates are
+  therefore per key ("already submitted to the campaign").
+- ``region`` is *restricted to US state codes*; ``zipCode`` is required when
+  ``region`` is not given. A lead whose region is not a US state code is sent
+  with its zip code only; a lead with neither is rejected before any request,
+  code ``missing_region``.
+- ``link`` and ``linkToShorten`` are mutually exclusive: the lead's ``link``
+  goes to exactly one of them, chosen by the destination setting ``link_field``.
+- ``metadata`` values must all be strings (numbers/booleans are converted).
+- ``externalCreated`` is ISO 8601 (from ``lead.created_at``); ``externalLeadId``
+  is ``lead.external_id``. Empty fields are left out rather than sent as "".
+- 409 means the number is already in the campaign: ACCEPTED with code
+  ``duplicate`` (the lead is there — exactly what a retried push needs).
+- end-contact takes at most 50 *unique* numbers and the *whole request fails*
+  (400) if one is malformed. We send unique E.164 numbers in chunks of 50; on a
+  400 for a chunk of several numbers we resend them one by one so one bad
+  number sinks only its own item. Numbers answered in ``failure`` ("a system
+  error on our side, feel free to retry") become RETRY results. Numbers not yet
+  posted or already ended are in ``success`` (nothing left to stop).
+- The DNC endpoint has no documented limit; we use the same chunk size (50).
+- There is no read-only endpoint, so ``check_connection`` sends nothing.
+- The seed documents no rate-limit or 5xx answers; ``send()`` treats them as
+  transient anyway. A whole-call failure (401, 5xx, timeout) stops the rest of
+  a ``push`` batch: the remaining items get the same result without a request.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .base import ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError
+
+US_STATE_CODES = frozenset(
+    "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
+    "NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC".split()
+)
+LINK_FIELDS = ("link", "linkToShorten")
+# Lead attributes a destination may copy into ``metadata`` (settings["metadata_fields"]).
+LEAD_FIELDS = frozenset({
+    "address", "city", "region", "postal_code", "country", "timezone", "external_id", "source", "link",
+    "consent_url", "consent_at", "phone_alt", "first_name", "last_name", "email", "scheduled_at", "created_at",
+})
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+END_CONTACT_LIMIT = 50
+
+
+def e164(number: Any) -> str:
+    """A PhoneNumber (or string) as E.164 text; "" when empty."""
+    if not number:
+        return ""
+    as_e164 = getattr(number, "as_e164", None)
+    return as_e164 if isinstance(as_e164, str) else str(number)
+
+
+def text_value(value: Any) -> str:
+    """Any lead attribute or metadata value as the string Aktify requires."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "as_e164"):
+        return e164(value)
+    if isinstance(value, (dict, list)):
+        import json
+
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return str(value)
+
+
+def vendor_message(client: VendorClient, response) -> str:
+    """The vendor's own words from an error answer (NestJS style {message: str | [str]})."""
+    body = client.json_or_none(response)
+    message: Any = None
+    if isinstance(body, dict):
+        message = body.get("message") or body.get("error")
+    if isinstance(message, list):
+        message = "; ".join(str(m) for m in message)
+    if not message:
+        message = (response.text or "").strip()[:300] or f"HTTP {response.status_code}"
+    return client.redact(str(message))
+
+
+class AktifyClient(VendorClient):
+    kind = "aktify"
+    label = "Aktify"
+    seed = "000_1dab39cd77a6a77e.txt"
+    max_batch = 1                        # create lead is single-item
+    end_contact_batch = END_CONTACT_LIMIT
+    needs_destination_secret = True      # the x-api-key names one campaign
+    required_credentials = ()
+    remote_ref_label = "Aktify campaign (label only: the API key selects the campaign)"
+    default_base_url = "https://api.aktify.io"
+
+    SETTINGS = {
+        "link_field": "Which Aktify field receives the lead's link: \"link\" (link-click campaign) or "
+                      "\"linkToShorten\" (Aktify shortens it and tracks clicks).",
+        "default_source": "Text sent as `source` when the lead has none.",
+        "metadata_fields": "Extra metadata: {\"metadata key\": \"lead field\"}, e.g. {\"city\": \"city\"}.",
+    }
+
+    # ---- settings -------------------------------------------------------------
+    @classmethod
+    def validate_settings(cls, settings: dict[str, Any]) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        if not isinstance(settings, dict):
+            return {"settings": "Must be a JSON object, e.g. {\"link_field\": \"link\"}."}
+        for key in settings:
+            if key not in cls.SETTINGS:
+                errors[key] = f"Unknown Aktify setting. Known settings: {', '.join(sorted(cls.SETTINGS))}."
+        if "link_field" in settings and settings["link_field"] not in LINK_FIELDS:
+            errors["link_field"] = f"Must be \"link\" or \"linkToShorten\", not {settings['link_field']!r}."
+        if "default_source" in settings and not isinstance(settings["default_source"], str):
+            errors["default_source"] = "Must be text."
+        if "metadata_fields" in settings:
+            mapping = settings["metadata_fields"]
+            if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                        for k, v in mapping.items()):
+                errors["metadata_fields"] = "Must be an object of {\"metadata key\": \"lead field name\"}."
+            else:
+                bad = sorted(v for v in mapping.values() if v not in LEAD_FIELDS)
+                if bad:
+                    errors["metadata_fields"] = (f"Unknown lead field(s): {', '.join(bad)}. "
+                                                 f"Choose from: {', '.join(sorted(LEAD_FIELDS))}.")
+        return errors
+
+    # ---- the one mapping from a Lead to the vendor payload --------------------
+    def lead_payload(self, item: Item) -> dict[str, Any]:
+        """The CreateLead body for one item. Raises ValueError (code, message) when the
+        lead cannot satisfy the contract, so no request is sent for it."""
+        lead = item.lead
+        payload: dict[str, Any] = {"phoneNumber": e164(lead.phone)}
+        region = (lead.region or "").strip().upper()
+        zip_code = (lead.postal_code or "").strip()
+        if region in US_STATE_CODES:
+            payload["region"] = region
+        if zip_code:
+            payload["zipCode"] = zip_code
+        if "region" not in payload and "zipCode" not in payload:
+            shown = f"region {lead.region!r} is not a US state code and " if lead.region else ""
+            raise LeadNotSendable("missing_region",
+                                  f"Aktify needs a US state code (region) or a zip code; {shown}the lead has no zip code.")
+        optional = {
+            "email": lead.email,
+            "firstName": lead.first_name,
+            "lastName": lead.last_name,
+            "externalLeadId": lead.external_id,
+            "source": lead.source or self.settings.get("default_source", ""),
+            "externalCreated": lead.created_at.isoformat(timespec="seconds") if lead.created_at else "",
+        }
+        payload.update({k: v for k, v in optional.items() if v})
+        if lead.link:
+            payload[self.settings.get("link_field", "link")] = lead.link
+        metadata = {str(k): text_value(v) for k, v in (lead.metadata or {}).items() if v is not None}
+        for key, field in (self.settings.get("metadata_fields") or {}).items():
+            value = text_value(getattr(lead, field, ""))
+            if value:
+                metadata[key] = value
+        if metadata:
+            payload["metadata"] = metadata
+        return payload
+
+    def headers(self) -> dict[str, str]:
+        return {"x-api-key": self.secret, "Accept": "application/json"}
+
+    def missing_key(self, items: list[Item]) -> list[ItemResult] | None:
+        if self.secret:
+            return None
+        return [ItemResult(i.id, REJECTED, code="unauthorized",
+                           message="This destination has no Aktify API key (x-api-key); set its secret.")
+                for i in items]
+
+    # ---- operations -------------------------------------------------------------
+    def push(self, items: list[Item]) -> list[ItemResult]:
+        missing = self.missing_key(items)
+        if missing:
+            return missing
+        results: list[ItemResult] = []
+        for index, item in enumerate(items):
+            try:
+                payload = self.lead_payload(item)
+            except LeadNotSendable as exc:
+                results.append(ItemResult(item.id, REJECTED, code=exc.code, message=exc.message))
+                continue
+            try:
+                response = self.send("POST", "/api/v1/leads", json_body=payload, headers=self.headers())
+            except VendorError as error:
+                # The vendor is refusing or unreachable: don't hammer it with the rest.
+                results.extend(self.fail_all(items[index:], error))
+                break
+            results.append(self._create_result(item, payload, response))
+        return results
+
+    def _create_result(self, item: Item, payload: dict, response) -> ItemResult:
+        status = response.status_code
+        if 200 <= status < 300:
+            body = self.json_or_none(response)
+            ref = body.get("phoneNumber") if isinstance(body, dict) else None
+            return ItemResult(item.id, ACCEPTED, remote_ref=str(ref or payload["phoneNumber"]), http_status=status)
+        message = vendor_message(self, response)
+        if status == 409:
+            return ItemResult(item.id, ACCEPTED, remote_ref=payload["phoneNumber"], code="duplicate",
+                              message=message, http_status=status)
+        if status in (400, 422):
+            return ItemResult(item.id, REJECTED, code="invalid", message=message, http_status=status)
+        if status == 404:
+            return ItemResult(item.id, REJECTED, code="not_found", message=message, http_status=status)
+        return ItemResult(item.id, REJECTED, code="vendor_error", message=message, http_status=status)
+
+    def end_contact(self, items: list[Item]) -> list[ItemResult]:
+        return self._by_number(items, self._end_contact_chunk)
+
+    def dnc(self, items: list[Item]) -> list[ItemResult]:
+        return self._by_number(items, self._dnc_chunk)
+
+    def _by_number(self, items: list[Item], send_chunk) -> list[ItemResult]:
+        """Group items by unique E.164 number, send chunks of ≤ 50, map answers back."""
+        missing = self.missing_key(items)
+        if missing:
+            return missing
+        results: dict[int, ItemResult] = {}
+        numbers: dict[str, list[Item]] = {}
+        for item in items:
+            number = e164(item.lead.phone)
+            if not E164.match(number):
+                results[id(item)] = ItemResult(item.id, REJECTED, code="invalid",
+                                               message=f"{number or 'An empty number'} is not an E.164 number.")
+            else:
+                numbers.setdefault(number, []).append(item)
+        unique = list(numbers)
+        answered: dict[str, ItemResult] = {}
+        try:
+            for start in range(0, len(unique), self.end_contact_batch):
+                self._send_isolating_bad(unique[start:start + self.end_contact_batch], send_chunk, answered)
+        except VendorError as error:
+            # The whole call failed (401, 5xx, timeout): the numbers not yet answered share
+            # that result, and no further chunk is sent.
+            status = REJECTED if error.permanent else RETRY
+            for number in unique:
+                answered.setdefault(number, ItemResult(0, status, code=error.code, message=error.message,
+                                                       http_status=error.http_status, retry_after=error.retry_after))
+        for number, result in answered.items():
+            for item in numbers[number]:
+                results[id(item)] = ItemResult(item.id, result.status, result.remote_ref, result.code,
+                                               result.message, result.http_status, result.retry_after)
+        return [results[id(item)] for item in items]
+
+    def _send_isolating_bad(self, chunk: list[str], send_chunk, answered: dict[str, ItemResult]) -> None:
+        """Send one chunk and record {number: result} in ``answered``. The whole request
+        fails on one malformed number, so a 400 on a chunk of several numbers is resent
+        number by number. ``send_chunk`` returns {number: result}, or one ItemResult when
+        the vendor refused the whole chunk (400)."""
+        outcome = send_chunk(chunk)
+        if isinstance(outcome, dict):
+            answered.update(outcome)
+        elif len(chunk) == 1:                           # 400: this number is the bad one
+            answered[chunk[0]] = outcome
+        else:                                           # 400 for the whole chunk: find the bad one(s)
+            for number in chunk:
+                self._send_isolating_bad([number], send_chunk, answered)
+
+    def _bad_request(self, response) -> ItemResult:
+        return ItemResult(0, REJECTED, code="invalid", message=vendor_message(self, response),
+                          http_status=response.status_code)
+
+    def _end_contact_chunk(self, chunk: list[str]) -> dict[str, ItemResult] | ItemResult:
+        response = self.send("POST", "/api/v1/leads/end-contact", json_body={"phoneNumberList": chunk},
+                             headers=self.headers())
+        status = response.status_code
+        if status in (400, 422):
+            return self._bad_request(response)
+        body = self.json_or_none(response)
+        if not (200 <= status < 300) or not isinstance(body, dict):
+            message = vendor_message(self, response)
+            return {n: ItemResult(0, REJECTED, code="vendor_error", message=message, http_status=status) for n in chunk}
+        success = set(body.get("success") or [])
+        failure = set(body.get("failure") or [])
+        out: dict[str, ItemResult] = {}
+        for number in chunk:
+            if number in success:
+                out[number] = ItemResult(0, ACCEPTED, remote_ref=number, http_status=status)
+            elif number in failure:
+                out[number] = ItemResult(0, RETRY, code="vendor_unavailable", http_status=status,
+                                         message="Aktify listed this number under `failure` (a system error on "
+                                                 "its side); retrying.")
+            else:
+                out[number] = ItemResult(0, RETRY, code="unexpected_response", http_status=status,
+                                         message="Aktify's answer listed this number neither as success nor failure.")
+        return out
+
+    def _dnc_chunk(self, chunk: list[str]) -> dict[str, ItemResult] | ItemResult:
+        response = self.send("POST", "/api/v1/dncs", json_body={"dncList": [{"phoneNumber": n} for n in chunk]},
+                             headers=self.headers())
+        status = response.status_code
+        if status in (400, 422):
+            return self._bad_request(response)
+        if not (200 <= status < 300):
+            message = vendor_message(self, response)
+            return {n: ItemResult(0, REJECTED, code="vendor_error", message=message, http_status=status) for n in chunk}
+        return {n: ItemResult(0, ACCEPTED, remote_ref=n, http_status=status) for n in chunk}
+
+    def check_connection(self) -> ConnectionReport:
+        if self.destination is not None and not self.secret:
+            return ConnectionReport(False, "This destination has no Aktify API key (x-api-key); nothing was sent.")
+        return ConnectionReport(True, "Aktify offers no call that checks an API key without creating leads, "
+                                      "end-contacts or DNC entries; nothing was sent. Keys are per campaign "
+                                      "(the destination's secret).")
+
+
+class LeadNotSendable(Exception):
+    """The lead cannot meet the contract; rejected before any request."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
