@@ -175,14 +175,45 @@ if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
 # --- API ------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Partners authenticate with an API key (campaigns.api.authentication); the
+    # partner API never uses sessions, so no CSRF and no browsable-API login.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["campaigns.api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["campaigns.api.permissions.HasActiveApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "campaigns.api.throttling.PartnerSustainedThrottle",
+        "campaigns.api.throttling.PartnerBurstThrottle",
+    ],
+    # Per API key. "partner" is the sustained rate, "partner_burst" caps spikes.
+    "DEFAULT_THROTTLE_RATES": {
+        "partner": env.str("API_RATE_PARTNER", default="6000/min"),
+        "partner_burst": env.str("API_RATE_PARTNER_BURST", default="300/s"),
+    },
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "campaigns.api.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeadHub Partner API",
+    "DESCRIPTION": (
+        "Send leads to LeadHub and follow them to the dialling vendors.\n\n"
+        "Authenticate with `X-API-Key: <key>` (or `Authorization: Bearer <key>`). "
+        "Every error has the shape `{code, message, fields}`; `fields` maps a field name to "
+        "`[{code, message}]`. Every POST accepts an `Idempotency-Key` header (replayed for 24 h)."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and docs pages are public (they describe, they do not expose data).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "LeadStatusEnum": "campaigns.models.Lead.Status",
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+    },
 }
 
 # --- logging --------------------------------------------------------------

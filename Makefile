@@ -1,0 +1,71 @@
+# LeadHub: `make run` to try it, `make test` to check it, `make bench` to measure it.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+SANDBOX_PORT ?= 8765
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+PYTEST_ARGS ?=
+
+.PHONY: run test test-sqlite test-postgres bench clean help
+
+help:
+	@echo "make run    - set up .venv, migrate, load demo data, start web + worker + vendor sandbox"
+	@echo "make test   - run the suite on SQLite, then on PostgreSQL ($(TEST_DATABASE_URL))"
+	@echo "make bench  - run tests/benchmarks on PostgreSQL and print figures against targets"
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.deps-run: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.deps-test: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[test]"
+	@touch $@ $(VENV)/.deps-run
+
+$(VENV)/.deps-bench: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	@touch $@ $(VENV)/.deps-test $(VENV)/.deps-run
+
+run: $(VENV)/.deps-run
+	@export DEBUG=$${DEBUG:-true}; \
+	$(PY) manage.py migrate --noinput -v0 && \
+	SANDBOX_URL=http://$(HOST):$(SANDBOX_PORT) $(PY) manage.py seed_demo && \
+	$(PY) manage.py setup_schedules -v0 2>/dev/null; \
+	set -m; pids=""; \
+	cleanup() { echo; echo "Stopping LeadHub..."; kill -TERM $$pids 2>/dev/null; wait $$pids 2>/dev/null; echo "Stopped."; }; \
+	trap 'cleanup; exit 0' INT TERM; \
+	$(PY) manage.py vendor_sandbox --host $(HOST) --port $(SANDBOX_PORT) & pids="$$pids $$!"; \
+	$(PY) manage.py qcluster & pids="$$pids $$!"; \
+	$(PY) manage.py runserver --noreload $(HOST):$(PORT) & pids="$$pids $$!"; \
+	for i in $$(seq 1 60); do curl -fs -o /dev/null http://$(HOST):$(PORT)/admin/login/ && break; sleep 0.5; done; \
+	echo; echo "LeadHub is running."; \
+	echo "  Admin:   http://$(HOST):$(PORT)/admin/   (login printed above by seed_demo)"; \
+	echo "  API:     http://$(HOST):$(PORT)/api/docs/"; \
+	echo "  Sandbox: http://$(HOST):$(SANDBOX_PORT)/_sandbox/requests"; \
+	echo "Press Ctrl-C to stop."; \
+	wait
+
+test: $(VENV)/.deps-test
+	@echo "== SQLite"
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+	@echo "== PostgreSQL ($(TEST_DATABASE_URL))"
+	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_DATABASE_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		DATABASE_URL='$(TEST_DATABASE_URL)' $(PY) -m pytest -q $(PYTEST_ARGS); \
+	elif [ -n "$$CI" ]; then \
+		echo "PostgreSQL at $(TEST_DATABASE_URL) is unreachable and CI is set: failing."; exit 1; \
+	else \
+		echo "SKIPPED: PostgreSQL at $(TEST_DATABASE_URL) is unreachable (set TEST_DATABASE_URL, or CI=1 to make this fatal)."; \
+	fi
+
+bench: $(VENV)/.deps-bench
+	$(PY) -m tests.benchmarks $(ONLY)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

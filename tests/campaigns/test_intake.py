@@ -1,0 +1,121 @@
+import pytest
+
+from campaigns import intake
+from campaigns.models import DNC, Campaign, Lead
+from campaigns.signals import leads_accepted, leads_withdrawn
+
+
+@pytest.fixture
+def announced():
+    seen = {"accepted": [], "withdrawn": []}
+
+    def on_accept(sender, leads, **kw):
+        seen["accepted"].extend(leads)
+
+    def on_withdraw(sender, leads, operation, **kw):
+        seen["withdrawn"].append((operation, [lead.pk for lead in leads]))
+
+    leads_accepted.connect(on_accept)
+    leads_withdrawn.connect(on_withdraw)
+    yield seen
+    leads_accepted.disconnect(on_accept)
+    leads_withdrawn.disconnect(on_withdraw)
+
+
+def test_it_accepts_a_lead_and_normalises_it(campaign, announced):
+    [result] = intake.submit([{"phone": "(415) 555-2671", "first_name": " Ada ", "email": "ada@example.com",
+                               "metadata": {"roof": "tile"}}], campaign=campaign)
+    assert result.accepted and result.status == "accepted"
+    lead = Lead.objects.get()
+    assert str(lead.phone) == "+14155552671"
+    assert lead.first_name == "Ada"
+    assert lead.timezone == "America/Los_Angeles"  # derived from the number
+    assert lead.country == "US"
+    assert announced["accepted"] == [lead]
+
+
+def test_a_given_time_zone_wins_over_the_number(campaign):
+    [result] = intake.submit([{"phone": "(415) 555-2671", "timezone": "America/Denver"}], campaign=campaign)
+    assert result.lead.timezone == "America/Denver"
+
+
+def test_the_same_person_typed_two_ways_is_one_lead(campaign):
+    results = intake.submit([{"phone": "(415) 555-2671"}, {"phone": "+14155552671"}], campaign=campaign)
+    assert [r.code for r in results] == ["", "duplicate_in_batch"]
+    assert "item 0" in results[1].message
+    again = intake.submit([{"phone": "415.555.2671"}], campaign=campaign)
+    assert again[0].code == "duplicate"
+    assert Lead.objects.count() == 1
+
+
+def test_it_refuses_numbers_on_the_global_or_campaign_dnc_list(campaign, make_campaign):
+    DNC.objects.create(phone="+14155552671")
+    DNC.objects.create(phone="+14155552672", campaign=campaign)
+    DNC.objects.create(phone="+14155552673", campaign=make_campaign())  # another campaign's: no effect
+    results = intake.submit([{"phone": "+14155552671"}, {"phone": "+14155552672"}, {"phone": "+14155552673"}],
+                            campaign=campaign)
+    assert [r.code for r in results] == ["dnc", "dnc", ""]
+
+
+def test_one_bad_row_loses_nothing_else_and_says_why_per_field(campaign):
+    results = intake.submit([
+        {"phone": "+14155552671"},
+        {"phone": "not a number", "email": "nope", "link": "ftp://x", "metadata": {"n": 5}},
+        {"first_name": "No phone"},
+        {"phone": "+14155552674", "scheduled_at": "tomorrow"},
+        {"phone": "+14155552675", "favourite_colour": "blue"},
+    ], campaign=campaign)
+    assert [r.accepted for r in results] == [True, False, False, False, False]
+    bad = results[1]
+    assert bad.code == "invalid_phone"
+    assert set(bad.fields) == {"phone", "email", "link", "metadata"}
+    assert results[2].code == "missing_field"
+    assert results[3].fields["scheduled_at"][0]["code"] == "invalid_field"
+    assert "metadata" in results[4].fields["favourite_colour"][0]["message"]
+    assert Lead.objects.count() == 1
+
+
+def test_dry_run_reports_and_saves_nothing(campaign, announced):
+    results = intake.submit([{"phone": "+14155552671"}, {"phone": "bad"}], campaign=campaign, dry_run=True)
+    assert [r.accepted for r in results] == [True, False]
+    assert Lead.objects.count() == 0
+    assert announced["accepted"] == []
+
+
+def test_an_archived_campaign_takes_no_leads(campaign):
+    campaign.status = Campaign.Status.ARCHIVED
+    campaign.save()
+    [result] = intake.submit([{"phone": "+14155552671"}], campaign=campaign)
+    assert result.code == "campaign_closed"
+
+
+def test_numbers_use_the_campaign_region(make_campaign):
+    au = make_campaign(default_region="AU", timezone="Australia/Sydney")
+    [result] = intake.submit([{"phone": "0412 345 678"}], campaign=au)
+    assert str(result.lead.phone) == "+61412345678"
+
+
+def test_cancel_withdraws_open_leads_once(campaign, make_lead, announced):
+    lead = make_lead(campaign)
+    assert intake.cancel_leads([lead]) == 1
+    assert intake.cancel_leads([lead]) == 0
+    lead.refresh_from_db()
+    assert lead.status == Lead.Status.CANCELLED
+    assert announced["withdrawn"] == [("end_contact", [lead.pk])]
+
+
+def test_dnc_adds_rows_and_withdraws_matching_leads(campaign, make_campaign, make_lead, announced):
+    other = make_campaign()
+    mine = make_lead(campaign, phone="+14155552671")
+    theirs = make_lead(other, phone="+14155552671")
+    result = intake.add_to_dnc(["(415) 555-2671", "garbage"], campaign=campaign, reason="asked")
+    assert result.added == ["+14155552671"]
+    assert result.invalid[0][0] == "garbage"
+    mine.refresh_from_db(), theirs.refresh_from_db()
+    assert (mine.status, theirs.status) == ("dnc", "new")
+    again = intake.add_to_dnc(["+14155552671"], campaign=campaign)
+    assert again.already_listed == ["+14155552671"] and again.added == []
+    glob = intake.add_to_dnc(["+14155552671"])
+    theirs.refresh_from_db()
+    assert glob.added == ["+14155552671"] and theirs.status == "dnc"
+    assert [op for op, _ in announced["withdrawn"]] == ["dnc", "dnc"]
