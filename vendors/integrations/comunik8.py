@@ -1,0 +1,318 @@
+"""Comunik8 — implements seeds/002_4225819f1990393e.txt (Comunik8 Leads API, README of comunik8/api-docs).
+
+Operations used by LeadHub:
+
+    push         POST /lead/add?key=API_KEY     one lead per call
+    end_contact  POST /lead/cancel?key=API_KEY  {type, mobile}
+    check_connection  POST /lead/add with "test": true (validates, saves nothing)
+
+Points of the contract that are easy to get wrong:
+
+- The API key travels in the *query string* (``?key=``). It is redacted from every
+  recorded URL, including its URL-encoded form, and from urllib3's debug log line
+  (a logging filter below), since the whole URL is otherwise logged there.
+- There is no default host: each customer gets its own (``account.base_url``).
+- The lead type is the destination's ``remote_ref``; a contact's identity at the
+  vendor is mobile + type, so cancel must send the *same* mobile text as add.
+- ``email``, ``first_name``, ``surname``, ``mobile`` and ``type`` are required. We
+  do not pre-check them: the vendor's own field message ("Email cannot be
+  blank.") is more useful to a partner than ours, and costs one request.
+- ``data`` is a JSON *string* (``"{\\"a\\":\\"b\\"}"``), not an object, and an empty
+  one is an error ("Empty or invalid content of `data` field"), so it is left out
+  when the lead has no metadata or mapped extras.
+- ``delays`` is whole seconds: the time until ``item.contact_at``, rounded up
+  (never early), sent only when that time is in the future.
+- ``"test": true`` (destination setting ``test``) validates without saving and
+  answers ``{"test": "ok"}`` → ACCEPTED with code ``test_ok``.
+- Errors come two ways. HTTP 400 ``{field: {"0": message}}`` → REJECTED ``invalid``
+  with the fields named. HTTP 200 ``{"saved": true, "processed": false, "error": …}``:
+    * "Existing Contact" → ACCEPTED ``duplicate`` (the vendor already has it);
+    * "Another call is already scheduled" → ACCEPTED ``call_scheduled``: the lead
+      was saved (``saved: true``) and the vendor will call this person; retrying
+      returns the same answer until that call happens and rejecting would report
+      a failure for a person who *is* going to be called. The code keeps the
+      nuance visible in the delivery record;
+    * "Unknown Type" → REJECTED ``unknown_type`` (fix the destination's type).
+- Cancel answers ``{"cancelled": true}`` or ``{"cancelled": false, "warning": …}``:
+  "not found" → ACCEPTED ``not_found`` (nothing left to stop); "already
+  processed" → REJECTED ``already_processed`` (the call has happened);
+  "server error (…)" → RETRY — with code ``unknown_type`` for "(call group)",
+  which the seed documents as "Type doesn't exist" (it will keep failing until
+  the type is fixed, and then ``max_attempts`` ends it), else ``vendor_unavailable``.
+- HTTP 500 is documented ("contact us"); ``send()`` treats it as transient.
+- Mobile numbers: the seed's example is UK national (``07840258823``) but the field
+  only says "a valid phone number". We send E.164 (unambiguous for any country)
+  unless the destination setting ``mobile_format`` is ``"national"`` (digits only,
+  e.g. ``07840258823``) for hosts whose validator insists on it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import phonenumbers
+from django.utils import timezone
+
+from .base import ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError
+
+LEAD_FIELDS = frozenset({
+    "address", "city", "region", "postal_code", "country", "timezone", "external_id", "source", "link",
+    "consent_url", "consent_at", "phone_alt", "first_name", "last_name", "email", "scheduled_at", "created_at",
+})
+MOBILE_FORMATS = ("e164", "national")
+ADD_PATH, CANCEL_PATH = "/lead/add", "/lead/cancel"
+
+
+class _RedactKeyParameter(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query string included; drop the key."""
+
+    pattern = re.compile(r"([?&]key=)[^&\s\"']+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and any(isinstance(a, str) and "key=" in a for a in record.args):
+            record.args = tuple(self.pattern.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str) and "key=" in record.msg:
+            record.msg = self.pattern.sub(r"\1***", record.msg)
+        return True
+
+
+_key_filter = _RedactKeyParameter()
+for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
+    if _key_filter not in logging.getLogger(_name).filters:
+        logging.getLogger(_name).addFilter(_key_filter)
+
+
+def text_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if hasattr(value, "as_e164"):
+        return value.as_e164 if value else ""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+class Comunik8Client(VendorClient):
+    kind = "comunik8"
+    label = "Comunik8"
+    seed = "002_4225819f1990393e.txt"
+    max_batch = 1
+    required_credentials = ("api_key",)
+    remote_ref_label = "Lead type"
+    default_base_url = ""                # one host per customer
+
+    SETTINGS = {
+        "test": "true: only validate leads (\"test\": true); Comunik8 saves nothing.",
+        "mobile_format": "\"e164\" (default, +447840258823) or \"national\" (07840258823).",
+        "subtype": "Lead sub-type sent with every lead.",
+        "data_fields": "Extra `data` keys: {\"data key\": \"lead field\"}, e.g. {\"address\": \"address\"}.",
+    }
+
+    # ---- settings -------------------------------------------------------------
+    @classmethod
+    def validate_settings(cls, settings: dict[str, Any]) -> dict[str, str]:
+        if not isinstance(settings, dict):
+            return {"settings": "Must be a JSON object, e.g. {\"mobile_format\": \"e164\"}."}
+        errors = {key: f"Unknown Comunik8 setting. Known settings: {', '.join(sorted(cls.SETTINGS))}."
+                  for key in settings if key not in cls.SETTINGS}
+        if "test" in settings and not isinstance(settings["test"], bool):
+            errors["test"] = "Must be true or false."
+        if "mobile_format" in settings and settings["mobile_format"] not in MOBILE_FORMATS:
+            errors["mobile_format"] = f"Must be \"e164\" or \"national\", not {settings['mobile_format']!r}."
+        if "subtype" in settings and not isinstance(settings["subtype"], str):
+            errors["subtype"] = "Must be text."
+        if "data_fields" in settings:
+            mapping = settings["data_fields"]
+            if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                        for k, v in mapping.items()):
+                errors["data_fields"] = "Must be an object of {\"data key\": \"lead field name\"}."
+            else:
+                bad = sorted(v for v in mapping.values() if v not in LEAD_FIELDS)
+                if bad:
+                    errors["data_fields"] = (f"Unknown lead field(s): {', '.join(bad)}. "
+                                             f"Choose from: {', '.join(sorted(LEAD_FIELDS))}.")
+        return errors
+
+    # ---- secrets: the key is in the URL, so redact its encoded forms too -------
+    def secrets(self) -> list[str]:
+        values = set(super().secrets())
+        for value in list(values):
+            values.update({quote_plus(value), quote(value, safe="")})
+        return sorted(values, key=len, reverse=True)
+
+    # ---- mapping ----------------------------------------------------------------
+    def mobile(self, number: Any) -> str:
+        e164 = text_value(number)
+        if not e164 or self.settings.get("mobile_format", "e164") != "national":
+            return e164
+        try:
+            parsed = phonenumbers.parse(e164, None)
+        except phonenumbers.NumberParseException:
+            return e164
+        return re.sub(r"\D", "", phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL))
+
+    def lead_payload(self, item: Item, *, now=None) -> dict[str, Any]:
+        """The /lead/add body for one item."""
+        lead = item.lead
+        payload: dict[str, Any] = {
+            "email": lead.email,
+            "first_name": lead.first_name,
+            "surname": lead.last_name,
+            "mobile": self.mobile(lead.phone),
+            "type": self.remote_ref,
+        }
+        if self.settings.get("subtype"):
+            payload["subtype"] = self.settings["subtype"]
+        if lead.phone_alt:
+            payload["other_phone"] = self.mobile(lead.phone_alt)
+        data = {str(k): v for k, v in (lead.metadata or {}).items()}
+        for key, field in (self.settings.get("data_fields") or {}).items():
+            value = text_value(getattr(lead, field, ""))
+            if value:
+                data[key] = value
+        if data:
+            payload["data"] = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if item.contact_at is not None:
+            seconds = (item.contact_at - (now or timezone.now())).total_seconds()
+            if seconds > 0:
+                payload["delays"] = math.ceil(seconds)
+        if self.settings.get("test"):
+            payload["test"] = True
+        return payload
+
+    def params(self) -> dict[str, str]:
+        return {"key": self.credentials.get("api_key", "")}
+
+    def missing_setup(self, items: list[Item]) -> list[ItemResult] | None:
+        if not self.credentials.get("api_key"):
+            message = "This Comunik8 account has no api_key credential."
+        elif not self.remote_ref:
+            message = "This destination has no Comunik8 lead type (remote_ref)."
+        else:
+            return None
+        return [ItemResult(i.id, REJECTED, code="unauthorized" if "api_key" in message else "invalid",
+                           message=message) for i in items]
+
+    # ---- operations ---------------------------------------------------------------
+    def push(self, items: list[Item]) -> list[ItemResult]:
+        return self._each(items, self._add_one)
+
+    def end_contact(self, items: list[Item]) -> list[ItemResult]:
+        return self._each(items, self._cancel_one)
+
+    def _each(self, items: list[Item], one) -> list[ItemResult]:
+        missing = self.missing_setup(items)
+        if missing:
+            return missing
+        results: list[ItemResult] = []
+        for index, item in enumerate(items):
+            try:
+                results.append(one(item))
+            except VendorError as error:
+                # Refused or unreachable: the rest would get the same answer.
+                results.extend(self.fail_all(items[index:], error))
+                break
+        return results
+
+    def _add_one(self, item: Item) -> ItemResult:
+        payload = self.lead_payload(item)
+        response = self.send("POST", ADD_PATH, params=self.params(), json_body=payload)
+        body = self.json_or_none(response)
+        status = response.status_code
+        if status == 400:
+            return self._field_errors(item, body, response)
+        if not (200 <= status < 300) or not isinstance(body, dict):
+            return ItemResult(item.id, REJECTED, code="vendor_error", http_status=status,
+                              message=self.redact((response.text or f"HTTP {status}")[:300]))
+        if payload.get("test"):
+            if body.get("test") == "ok":
+                return ItemResult(item.id, ACCEPTED, code="test_ok", http_status=status,
+                                  message="Comunik8 validated the lead (test mode); nothing was saved.")
+        if body.get("processed") is True:
+            return ItemResult(item.id, ACCEPTED, remote_ref=payload["mobile"], http_status=status)
+        error = str(body.get("error") or "")
+        known = {
+            "existing contact": (ACCEPTED, "duplicate"),
+            "another call is already scheduled": (ACCEPTED, "call_scheduled"),
+            "unknown type": (REJECTED, "unknown_type"),
+        }
+        outcome, code = known.get(error.strip().lower(), (REJECTED, "vendor_error"))
+        message = error or self.redact(response.text[:300])
+        return ItemResult(item.id, outcome, remote_ref=payload["mobile"] if outcome == ACCEPTED else "",
+                          code=code, message=self.redact(message), http_status=status)
+
+    def _field_errors(self, item: Item, body: Any, response) -> ItemResult:
+        """HTTP 400 ``{field: {"0": message}}`` → one message naming each field."""
+        if isinstance(body, dict) and body:
+            parts = []
+            for field, messages in body.items():
+                if isinstance(messages, dict):
+                    texts = [str(m) for m in messages.values()]
+                elif isinstance(messages, list):
+                    texts = [str(m) for m in messages]
+                else:
+                    texts = [str(messages)]
+                parts.append(f"{field}: {' '.join(texts)}")
+            message = "; ".join(parts)
+        else:
+            message = (response.text or "HTTP 400").strip()[:300]
+        return ItemResult(item.id, REJECTED, code="invalid", message=self.redact(message), http_status=400)
+
+    def _cancel_one(self, item: Item) -> ItemResult:
+        mobile = self.mobile(item.lead.phone)
+        response = self.send("POST", CANCEL_PATH, params=self.params(),
+                             json_body={"type": self.remote_ref, "mobile": mobile})
+        body = self.json_or_none(response)
+        status = response.status_code
+        if status == 400:
+            return self._field_errors(item, body, response)
+        if not (200 <= status < 300) or not isinstance(body, dict):
+            return ItemResult(item.id, REJECTED, code="vendor_error", http_status=status,
+                              message=self.redact((response.text or f"HTTP {status}")[:300]))
+        if body.get("cancelled") is True:
+            return ItemResult(item.id, ACCEPTED, remote_ref=mobile, http_status=status)
+        warning = str(body.get("warning") or "")
+        lowered = warning.strip().lower()
+        if lowered == "not found":
+            return ItemResult(item.id, ACCEPTED, code="not_found", http_status=status,
+                              message="Comunik8 has no such lead (not found): nothing to stop.")
+        if lowered == "already processed":
+            return ItemResult(item.id, REJECTED, code="already_processed", http_status=status,
+                              message="Comunik8 has already dialled this lead (already processed).")
+        if lowered.startswith("server error"):
+            code = "unknown_type" if "call group" in lowered else "vendor_unavailable"
+            return ItemResult(item.id, RETRY, code=code, http_status=status, message=self.redact(warning))
+        return ItemResult(item.id, REJECTED, code="vendor_error", http_status=status,
+                          message=self.redact(warning or response.text[:300]))
+
+    def check_connection(self) -> ConnectionReport:
+        """Send a made-up lead in test mode: validated, never saved."""
+        if not self.credentials.get("api_key"):
+            return ConnectionReport(False, "This Comunik8 account has no api_key credential; nothing was sent.")
+        if not self.base_url:
+            return ConnectionReport(False, "Comunik8 has no default host: set this account's base URL.")
+        lead_type = self.remote_ref or "leadhub-connection-check"
+        payload = {"email": "connection-check@example.com", "first_name": "LeadHub", "surname": "Connection check",
+                   "mobile": self.mobile("+447700900000"), "type": lead_type, "test": True}
+        call = "POST /lead/add (test mode: nothing saved)"
+        try:
+            response = self.send("POST", ADD_PATH, params=self.params(), json_body=payload)
+        except VendorError as error:
+            return ConnectionReport(False, error.message, error.http_status, call)
+        body = self.json_or_none(response)
+        status = response.status_code
+        if isinstance(body, dict) and body.get("test") == "ok":
+            return ConnectionReport(True, f"Comunik8 accepted the key and validated a test lead of type "
+                                          f"{lead_type!r}; nothing was saved.", status, call)
+        if isinstance(body, dict) and str(body.get("error", "")).lower() == "unknown type":
+            if self.remote_ref:
+                return ConnectionReport(False, f"Comunik8 accepted the key but does not know the lead type "
+                                               f"{lead_type!r}.", status, call)
+            return ConnectionReport(True, "Comunik8 accepted the key (no lead type to check at account level).",
+                                    status, call)
+        return ConnectionReport(False, f"Comunik8 answered HTTP {status}: {self.redact(response.text[:200])}",
+                                status, call)
