@@ -144,6 +144,9 @@ class VendorClient:
     label: ClassVar[str] = ""
     seed: ClassVar[str] = ""                 # the seed file this client implements
     max_batch: ClassVar[int] = 1             # 1 for single-item vendors
+    # True when the vendor takes the calling window / a start time and schedules
+    # the call itself; False when LeadHub must hold the push until the window opens.
+    schedules_calls: ClassVar[bool] = False
     needs_destination_secret: ClassVar[bool] = False
     required_credentials: ClassVar[tuple[str, ...]] = ()
     remote_ref_label: ClassVar[str] = "Vendor campaign id"
