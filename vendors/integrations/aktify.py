@@ -63,6 +63,15 @@ def e164(number: Any) -> str:
     return as_e164 if isinstance(as_e164, str) else str(number)
 
 
+def is_valid_number(number: Any, as_text: str) -> bool:
+    """Worth sending: E.164 text, and a valid number when it is a parsed PhoneNumber
+    (one malformed number would fail the whole end-contact request)."""
+    if not E164.match(as_text):
+        return False
+    is_valid = getattr(number, "is_valid", None)
+    return bool(is_valid()) if callable(is_valid) else True
+
+
 def text_value(value: Any) -> str:
     """Any lead attribute or metadata value as the string Aktify requires."""
     if value is None:
@@ -91,6 +100,15 @@ def vendor_message(client: VendorClient, response) -> str:
     if not message:
         message = (response.text or "").strip()[:300] or f"HTTP {response.status_code}"
     return client.redact(str(message))
+
+
+class LeadNotSendable(Exception):
+    """The lead cannot meet the contract; rejected before any request."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class AktifyClient(VendorClient):
@@ -234,7 +252,7 @@ class AktifyClient(VendorClient):
         numbers: dict[str, list[Item]] = {}
         for item in items:
             number = e164(item.lead.phone)
-            if not E164.match(number):
+            if not is_valid_number(item.lead.phone, number):
                 results[id(item)] = ItemResult(item.id, REJECTED, code="invalid",
                                                message=f"{number or 'An empty number'} is not an E.164 number.")
             else:
@@ -317,12 +335,3 @@ class AktifyClient(VendorClient):
         return ConnectionReport(True, "Aktify offers no call that checks an API key without creating leads, "
                                       "end-contacts or DNC entries; nothing was sent. Keys are per campaign "
                                       "(the destination's secret).")
-
-
-class LeadNotSendable(Exception):
-    """The lead cannot meet the contract; rejected before any request."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message

@@ -20,8 +20,8 @@ Conventions (deterministic, documented for tests, demos and benchmarks):
   ``region``; ``link`` and ``linkToShorten`` mutually exclusive (neither is fine: not
   every campaign is a link-click campaign); ``metadata`` an object of string
   values; other fields strings; unknown properties refused.
-- **Magic end-contact number:** any number in area code **999** (e.g.
-  ``+19995550100``) is answered in ``failure`` (the "system error on our side").
+- **Magic end-contact number:** any number starting **+1 808 555** (e.g.
+  ``+18085550100``) is answered in ``failure`` (the "system error on our side").
 - End-contact of a number never posted, or already ended, is a ``success`` (as the
   seed says).
 
@@ -42,7 +42,7 @@ _SEPARATORS = re.compile(r"[\s().\-]")
 _ZIP = re.compile(r"^\d{5}(?:-\d{4})?$")
 LEAD_STRING_FIELDS = ("phoneNumber", "region", "zipCode", "email", "externalCreated", "externalLeadId",
                       "firstName", "lastName", "source", "link", "linkToShorten")
-FAILURE_AREA_CODE = "999"
+FAILURE_PREFIX = "+1808555"
 
 
 def normalise(number) -> str | None:
@@ -173,7 +173,7 @@ class AktifySim(VendorSim):
             return error
         success, failure = [], []
         for number in numbers:
-            if number[2:5] == FAILURE_AREA_CODE:
+            if number.startswith(FAILURE_PREFIX):
                 failure.append(number)
                 campaign.end_failures += 1
             else:
