@@ -210,6 +210,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "campaigns.api.schema.document_headers",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "LeadStatusEnum": "campaigns.models.Lead.Status",
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",

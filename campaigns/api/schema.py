@@ -1,0 +1,83 @@
+"""OpenAPI pieces: the API-key security schemes, shared parameters, error responses, headers."""
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+
+from .idempotency import MAX_KEY_LENGTH
+
+ERRORS = {
+    400: "Invalid request: a field error (missing_field, invalid_field, invalid_phone), bad JSON "
+         "(parse_error) or too many items (too_many_items).",
+    401: "Missing, invalid or revoked API key, or an inactive partner.",
+    404: "No such lead among the leads this key can see.",
+    409: "Duplicate lead (duplicate), closed campaign (campaign_closed), or a request with the same "
+         "Idempotency-Key still in progress (idempotency_in_progress).",
+    422: "The number is on the do-not-call list (dnc), or the Idempotency-Key was used for a different "
+         "request (idempotency_key_reused).",
+    429: "Too many requests for this API key; retry after Retry-After seconds.",
+}
+
+
+def error_responses(*codes: int) -> dict:
+    from .serializers import ErrorSerializer
+
+    return {code: OpenApiResponse(ErrorSerializer, description=ERRORS[code]) for code in codes}
+
+
+DRY_RUN_PARAM = OpenApiParameter(
+    "dry_run", OpenApiTypes.BOOL, OpenApiParameter.QUERY, required=False,
+    description="Validate and report exactly what would happen; save nothing.",
+)
+IDEMPOTENCY_PARAM = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description=(
+        "Any unique string (a UUID is ideal), at most %d characters. Retrying with the same key and the same "
+        "request replays the first response for 24 h (header Idempotent-Replayed: true); the same key with a "
+        "different request is a 422 idempotency_key_reused." % MAX_KEY_LENGTH
+    ),
+)
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "campaigns.api.authentication.ApiKeyAuthentication"
+    name = ["ApiKeyAuth", "BearerAuth"]
+
+    def get_security_requirement(self, auto_schema):
+        return [{"ApiKeyAuth": []}, {"BearerAuth": []}]  # either one
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {"type": "apiKey", "in": "header", "name": "X-API-Key",
+             "description": "Your API key, lh_xxxxxxxx.<secret>, as issued (shown once)."},
+            {"type": "http", "scheme": "bearer", "description": "The same key as a bearer token."},
+        ]
+
+
+_HEADERS = {
+    "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}},
+    "WWW-Authenticate": {"description": "How to authenticate.", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"description": "true when this is the stored response to an earlier request "
+                                           "with the same Idempotency-Key.",
+                            "schema": {"type": "string", "enum": ["true"]}},
+}
+
+
+def document_headers(result, generator, request, public):
+    """Postprocessing hook: response headers every endpoint shares."""
+    for path in result.get("paths", {}).values():
+        for method, operation in path.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for code, response in operation["responses"].items():
+                headers = response.setdefault("headers", {})
+                if code == "429":
+                    headers["Retry-After"] = _HEADERS["Retry-After"]
+                elif code == "401":
+                    headers["WWW-Authenticate"] = _HEADERS["WWW-Authenticate"]
+                elif method == "post" and code.startswith(("2", "4")) and code not in ("429", "401"):
+                    headers["Idempotent-Replayed"] = _HEADERS["Idempotent-Replayed"]
+                if not headers:
+                    del response["headers"]
+    return result

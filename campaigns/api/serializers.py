@@ -1,0 +1,244 @@
+"""Shapes in and out of the partner API. Serializers check shape; intake checks meaning."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from campaigns import intake
+from campaigns.models import Campaign, Lead
+
+from .exceptions import REJECTION_STATUS
+
+MAX_BULK_ITEMS = 1000
+MAX_DNC_NUMBERS = 1000
+
+
+# --- errors (documentation only: the exception handler builds them) ---------------------
+
+class FieldErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable reason, e.g. " + ", ".join(intake.REASONS) + ".")
+    message = serializers.CharField(help_text="What is wrong, in words a partner can act on.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text=(
+        "Machine-readable error code. Lead rejections use intake's reason codes: "
+        + "; ".join(f"`{code}` ({REJECTION_STATUS[code]}): {text}" for code, text in intake.REASONS.items())
+        + ". Others: not_authenticated, authentication_failed, key_revoked, partner_inactive, throttled, "
+          "parse_error, not_found, method_not_allowed, unsupported_media_type, too_many_items, "
+          "idempotency_key_reused, idempotency_in_progress."
+    ))
+    message = serializers.CharField()
+    fields = serializers.DictField(child=FieldErrorSerializer(many=True),
+                                   help_text="Per-field errors: field name -> list of {code, message}.")
+
+
+# --- campaigns -------------------------------------------------------------------------
+
+class CampaignSerializer(serializers.ModelSerializer):
+    accepts_leads = serializers.SerializerMethodField(help_text="False when the campaign is archived.")
+    phone_region = serializers.CharField(
+        read_only=True, help_text="Region assumed for numbers written without a country code.")
+    required_fields = serializers.SerializerMethodField()
+    optional_fields = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Campaign
+        fields = ["slug", "name", "status", "accepts_leads", "phone_region", "timezone", "calling_days",
+                  "calling_start", "calling_end", "required_fields", "optional_fields"]
+
+    def get_accepts_leads(self, obj) -> bool:
+        return obj.status != Campaign.Status.ARCHIVED
+
+    def get_required_fields(self, obj) -> list[str]:
+        return ["phone"]
+
+    def get_optional_fields(self, obj) -> list[str]:
+        return sorted(intake.ACCEPTED_FIELDS - {"phone"})
+
+
+# --- leads in --------------------------------------------------------------------------
+
+class LeadFieldsSerializer(serializers.Serializer):
+    """The fields of one lead (everything but the campaign). Intake validates their meaning."""
+
+    phone = serializers.CharField(help_text="Any common format; stored as E.164. Numbers without a country "
+                                            "code use the campaign's region.", allow_blank=True, trim_whitespace=False)
+    phone_alt = serializers.CharField(required=False, allow_blank=True)
+    first_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    last_name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    email = serializers.CharField(required=False, allow_blank=True, help_text="An email address.")
+    address = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    city = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    region = serializers.CharField(required=False, allow_blank=True, max_length=100,
+                                   help_text="State / province (US: two-letter code).")
+    postal_code = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    country = serializers.CharField(required=False, allow_blank=True, help_text="ISO 3166 alpha-2; from the number when blank.")
+    timezone = serializers.CharField(required=False, allow_blank=True, help_text="IANA zone; from the number when blank.")
+    external_id = serializers.CharField(required=False, allow_blank=True, max_length=100,
+                                        help_text="Your id for this person.")
+    source = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    link = serializers.CharField(required=False, allow_blank=True, help_text="An http(s) URL.")
+    metadata = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False,
+                                     help_text="Extra string values kept with the lead.")
+    consent_at = serializers.DateTimeField(required=False, allow_null=True)
+    consent_url = serializers.CharField(required=False, allow_blank=True, help_text="An http(s) URL.")
+    scheduled_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Do not call before this time.")
+
+    def validate(self, attrs):
+        unknown = sorted(set(self.initial_data) - set(self.fields) - {"campaign"}) if isinstance(self.initial_data, dict) else []
+        if unknown:
+            raise serializers.ValidationError(
+                {name: [serializers.ErrorDetail(f"Unknown field {name!r}; put extra values in metadata.",
+                                                code="invalid_field")] for name in unknown}
+            )
+        return attrs
+
+
+class LeadCreateSerializer(LeadFieldsSerializer):
+    campaign = serializers.CharField(help_text="Slug of one of your campaigns (GET /api/v1/campaigns/).")
+
+
+class BulkLeadCreateSerializer(serializers.Serializer):
+    """The envelope of a bulk request; each item is checked by intake (one result per item)."""
+
+    campaign = serializers.CharField(help_text="Slug of one of your campaigns; every item goes to it.")
+    leads = serializers.ListField(child=serializers.JSONField(), allow_empty=False,
+                                  help_text=f"Up to {MAX_BULK_ITEMS:,} lead objects.")
+
+    def validate_leads(self, value):
+        if len(value) > MAX_BULK_ITEMS:
+            raise serializers.ValidationError(
+                f"A bulk request takes at most {MAX_BULK_ITEMS:,} leads; this one has {len(value):,}. "
+                "Split it into several requests.", code="too_many_items")
+        return value
+
+
+class BulkLeadCreateDocSerializer(serializers.Serializer):
+    """What the bulk body looks like (for the schema; items are validated by intake)."""
+
+    campaign = serializers.CharField(help_text="Slug of one of your campaigns; every item goes to it.")
+    leads = LeadFieldsSerializer(many=True, help_text=f"1 to {MAX_BULK_ITEMS:,} leads.", max_length=MAX_BULK_ITEMS,
+                                 allow_empty=False)
+
+    class Meta:
+        ref_name = "BulkLeadCreate"
+
+
+# --- leads out -------------------------------------------------------------------------
+
+class LeadCreatedSerializer(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True, help_text="Null in a dry run.")
+    status = serializers.ChoiceField(choices=Lead.Status.choices)
+    phone = serializers.CharField(help_text="E.164")
+    campaign = serializers.CharField()
+    dry_run = serializers.BooleanField()
+
+
+class BulkItemResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the item in the request (from 0).")
+    status = serializers.ChoiceField(choices=["accepted", "rejected"])
+    id = serializers.IntegerField(allow_null=True, help_text="The new lead's id; null when rejected or in a dry run.")
+    phone = serializers.CharField(allow_null=True, help_text="E.164, when the number could be read.")
+    error = ErrorSerializer(allow_null=True, help_text="Why the item was rejected; null when accepted.")
+
+
+class BulkSummarySerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+
+
+class BulkResultSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    campaign = serializers.CharField()
+    summary = BulkSummarySerializer()
+    results = BulkItemResultSerializer(many=True)
+
+
+class DeliverySerializer(serializers.Serializer):
+    vendor = serializers.CharField(help_text="The vendor kind, e.g. aktify.")
+    operation = serializers.CharField(help_text="push or end_contact.")
+    status = serializers.CharField(help_text="pending, accepted, rejected, failed, unsupported, …")
+    code = serializers.CharField(allow_blank=True)
+    message = serializers.CharField(allow_blank=True)
+    updated_at = serializers.DateTimeField()
+
+
+class LeadSerializer(serializers.ModelSerializer):
+    campaign = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    phone = serializers.CharField(read_only=True)
+    phone_alt = serializers.CharField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Lead
+        fields = ["id", "campaign", "status", "phone", "phone_alt", "first_name", "last_name", "email",
+                  "address", "city", "region", "postal_code", "country", "timezone", "external_id", "source",
+                  "link", "metadata", "consent_at", "consent_url", "scheduled_at", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class LeadDetailSerializer(LeadSerializer):
+    deliveries = DeliverySerializer(many=True, read_only=True,
+                                    help_text="Per vendor and operation: what the dialling vendor answered.")
+
+    class Meta(LeadSerializer.Meta):
+        fields = LeadSerializer.Meta.fields + ["deliveries"]
+        read_only_fields = fields
+
+
+class CancelResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Lead.Status.choices)
+    cancelled = serializers.BooleanField(help_text="False when the lead was already cancelled or on the DNC list.")
+
+
+class LeadFilterSerializer(serializers.Serializer):
+    campaign = serializers.CharField(required=False, help_text="Campaign slug.")
+    status = serializers.ChoiceField(choices=Lead.Status.choices, required=False)
+    created_after = serializers.DateTimeField(required=False, help_text="Created at or after (ISO 8601).")
+    created_before = serializers.DateTimeField(required=False, help_text="Created before (ISO 8601).")
+    phone = serializers.CharField(required=False, help_text="Any format; matched on its E.164 form.")
+
+
+# --- DNC -------------------------------------------------------------------------------
+
+class DncAddSerializer(serializers.Serializer):
+    numbers = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+                                    allow_empty=False, help_text=f"1 to {MAX_DNC_NUMBERS:,} numbers, any format.")
+    campaign = serializers.CharField(required=False, help_text="One of your campaigns; omitted: all of them.")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+    def validate_numbers(self, value):
+        if len(value) > MAX_DNC_NUMBERS:
+            raise serializers.ValidationError(
+                f"A DNC request takes at most {MAX_DNC_NUMBERS:,} numbers; this one has {len(value):,}. "
+                "Split it into several requests.", code="too_many_items")
+        return value
+
+
+class DncNumberResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    input = serializers.CharField(allow_blank=True)
+    phone = serializers.CharField(allow_null=True, help_text="E.164; null when invalid.")
+    status = serializers.ChoiceField(choices=["added", "already_listed", "invalid"])
+    message = serializers.CharField(allow_blank=True)
+
+
+class DncAddResultSerializer(serializers.Serializer):
+    campaigns = serializers.ListField(child=serializers.CharField(), help_text="Campaign slugs the numbers went to.")
+    results = DncNumberResultSerializer(many=True)
+    leads_withdrawn = serializers.IntegerField(help_text="Open leads with these numbers that were withdrawn.")
+
+
+class DncCheckQuerySerializer(serializers.Serializer):
+    phone = serializers.CharField(help_text="Any format.")
+    campaign = serializers.CharField(help_text="Campaign slug.")
+
+
+class DncCheckResultSerializer(serializers.Serializer):
+    phone = serializers.CharField(help_text="E.164")
+    campaign = serializers.CharField()
+    callable = serializers.BooleanField()
+    code = serializers.CharField(allow_null=True, help_text="dnc when not callable.")
+    reason = serializers.CharField(allow_null=True, help_text="Why not, in words.")
+    listed = serializers.ChoiceField(choices=["campaign", "global"], allow_null=True,
+                                     help_text="Which list has the number.")

@@ -1,0 +1,315 @@
+"""Partner API views. Thin: serializers check shape, ``campaigns.intake`` does the work."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from campaigns import intake
+from campaigns.models import DNC, Lead
+from campaigns.phones import PhoneError, parse_phone
+
+from . import scoping
+from .deliveries import delivery_status
+from .exceptions import REJECTION_STATUS, ApiError, error_body, field_error
+from .idempotency import IdempotentPostMixin
+from .schema import DRY_RUN_PARAM, IDEMPOTENCY_PARAM, error_responses
+from .serializers import (
+    BulkLeadCreateDocSerializer,
+    BulkLeadCreateSerializer,
+    BulkResultSerializer,
+    CampaignSerializer,
+    CancelResultSerializer,
+    DncAddResultSerializer,
+    DncAddSerializer,
+    DncCheckQuerySerializer,
+    DncCheckResultSerializer,
+    LeadCreatedSerializer,
+    LeadCreateSerializer,
+    LeadDetailSerializer,
+    LeadFilterSerializer,
+    LeadSerializer,
+)
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no", ""}
+
+
+def dry_run_requested(request) -> bool:
+    value = request.query_params.get("dry_run", "false").strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise field_error("dry_run", "invalid_field", f"{value!r} is not a boolean; use true or false.")
+
+
+def scoped_campaign(request, slug: str, field: str = "campaign"):
+    campaign = scoping.campaign_by_slug(request.auth, slug)
+    if campaign is None:
+        raise field_error(field, "invalid_field", scoping.unknown_campaign_message(slug))
+    return campaign
+
+
+def partner_source(request) -> str:
+    return f"api:{request.auth.partner.slug}"
+
+
+class PartnerView(IdempotentPostMixin, APIView):
+    """Base of every partner endpoint: key auth, per-key throttles, one error shape."""
+
+
+# --- campaigns ---------------------------------------------------------------------------
+
+@extend_schema(tags=["campaigns"], responses={200: CampaignSerializer(many=True), **error_responses(401, 429)},
+               summary="Campaigns this key can send leads to")
+class CampaignListView(PartnerView, generics.ListAPIView):
+    serializer_class = CampaignSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        return scoping.campaigns_for(self.request.auth).order_by("name", "pk")
+
+
+# --- leads -------------------------------------------------------------------------------
+
+class LeadCursorPagination(CursorPagination):
+    ordering = "-id"
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+@extend_schema(tags=["leads"])
+class LeadListCreateView(PartnerView, generics.ListAPIView):
+    serializer_class = LeadSerializer
+    pagination_class = LeadCursorPagination
+
+    def get_queryset(self):
+        filters = LeadFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        qs = scoping.leads_for(self.request.auth).select_related("campaign")
+        region = None
+        if "campaign" in data:
+            campaign = scoped_campaign(self.request, data["campaign"])
+            qs = qs.filter(campaign=campaign)
+            region = campaign.phone_region
+        if "status" in data:
+            qs = qs.filter(status=data["status"])
+        if "created_after" in data:
+            qs = qs.filter(created_at__gte=data["created_after"])
+        if "created_before" in data:
+            qs = qs.filter(created_at__lt=data["created_before"])
+        if "phone" in data:
+            try:
+                phone = parse_phone(data["phone"], region).e164
+            except PhoneError as exc:
+                raise field_error("phone", exc.code, exc.message)
+            qs = qs.filter(phone=phone)
+        return qs
+
+    @extend_schema(
+        summary="List your leads (newest first, cursor-paged)",
+        parameters=[LeadFilterSerializer, OpenApiParameter("page_size", int, description="1 to 1000 (default 100).")],
+        responses={200: LeadSerializer(many=True), **error_responses(400, 401, 429)},
+    )
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Send one lead",
+        description=(
+            "Runs the lead through intake (normalise, validate, dedupe, DNC). 201 with the new lead; with "
+            "`?dry_run=true` 200 and nothing saved. A rejection answers with intake's reason code: "
+            + ", ".join(f"`{c}` → {s}" for c, s in REJECTION_STATUS.items()) + "."
+        ),
+        request=LeadCreateSerializer,
+        parameters=[DRY_RUN_PARAM, IDEMPOTENCY_PARAM],
+        responses={
+            201: LeadCreatedSerializer,
+            200: OpenApiResponse(LeadCreatedSerializer, description="Dry run: the lead would be accepted."),
+            **error_responses(400, 401, 409, 422, 429),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        dry_run = dry_run_requested(request)
+        serializer = LeadCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = dict(serializer.validated_data)
+        campaign = scoped_campaign(request, row.pop("campaign"))
+        [result] = intake.submit([row], campaign=campaign, partner=request.auth.partner,
+                                 source=partner_source(request), dry_run=dry_run)
+        if not result.accepted:
+            raise ApiError(result.code, result.message, result.fields,
+                           status_code=REJECTION_STATUS.get(result.code, 400))
+        lead = result.lead
+        body = {"id": None if dry_run else lead.pk, "status": lead.status, "phone": str(lead.phone),
+                "campaign": campaign.slug, "dry_run": dry_run}
+        return Response(body, status=status.HTTP_200_OK if dry_run else status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    tags=["leads"], summary="Send up to 1,000 leads",
+    description=(
+        "One result per item, in order (207 Multi-Status): accepted items carry the new lead's id, rejected "
+        "ones an error with intake's reason code. Partial success is normal. More than 1,000 items is a 400 "
+        "(`too_many_items`). With `?dry_run=true` nothing is saved and ids are null."
+    ),
+    request=BulkLeadCreateDocSerializer, parameters=[DRY_RUN_PARAM, IDEMPOTENCY_PARAM],
+    responses={207: BulkResultSerializer, **error_responses(400, 401, 409, 422, 429)},
+)
+class LeadBulkCreateView(PartnerView):
+    def post(self, request, *args, **kwargs):
+        dry_run = dry_run_requested(request)
+        serializer = BulkLeadCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        campaign = scoped_campaign(request, serializer.validated_data["campaign"])
+        items = serializer.validated_data["leads"]
+        rows, positions, results = [], [], [None] * len(items)
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                positions.append(index)
+                rows.append(item)
+            else:
+                message = f"Item {index} is not an object of lead fields."
+                results[index] = _bulk_rejection(index, None, "invalid_field", message,
+                                                 {"non_field_errors": [{"code": "invalid_field", "message": message}]})
+        for result in intake.submit(rows, campaign=campaign, partner=request.auth.partner,
+                                    source=partner_source(request), dry_run=dry_run):
+            index = positions[result.index]
+            if result.accepted:
+                results[index] = {"index": index, "status": "accepted", "id": None if dry_run else result.lead.pk,
+                                  "phone": str(result.lead.phone), "error": None}
+            else:
+                phone = rows[result.index].get("phone")
+                results[index] = _bulk_rejection(index, phone, result.code, result.message, result.fields)
+        accepted = sum(1 for r in results if r["status"] == "accepted")
+        body = {"dry_run": dry_run, "campaign": campaign.slug,
+                "summary": {"accepted": accepted, "rejected": len(results) - accepted}, "results": results}
+        return Response(body, status=status.HTTP_207_MULTI_STATUS)
+
+
+def _bulk_rejection(index, phone, code, message, fields) -> dict:
+    return {"index": index, "status": "rejected", "id": None, "phone": None,
+            "error": error_body(code, message, fields)}
+
+
+def _lead_pk(value) -> int:
+    # Ids that are not numbers are simply not found (a JSON 404, never a 500).
+    if not str(value).isdigit() or len(str(value)) > 18:
+        raise Http404
+    return int(value)
+
+
+@extend_schema(tags=["leads"], summary="One lead with its delivery status per vendor",
+               responses={200: LeadDetailSerializer, **error_responses(401, 404, 429)})
+class LeadDetailView(PartnerView, generics.RetrieveAPIView):
+    serializer_class = LeadDetailSerializer
+
+    def get_queryset(self):
+        return scoping.leads_for(self.request.auth).select_related("campaign")
+
+    def get_object(self):
+        self.kwargs["pk"] = _lead_pk(self.kwargs["pk"])
+        lead = super().get_object()
+        lead.deliveries = delivery_status(lead)
+        return lead
+
+
+@extend_schema(
+    tags=["leads"], summary="Cancel a lead and withdraw it at its vendors",
+    description="Idempotent: cancelling a lead already cancelled or on the DNC list answers cancelled=false.",
+    request=None, parameters=[IDEMPOTENCY_PARAM],
+    responses={200: CancelResultSerializer, **error_responses(401, 404, 409, 422, 429)},
+)
+class LeadCancelView(PartnerView):
+    def post(self, request, pk, *args, **kwargs):
+        lead = get_object_or_404(scoping.leads_for(request.auth), pk=_lead_pk(pk))
+        cancelled = intake.cancel_leads([lead]) > 0
+        lead.refresh_from_db(fields=["status"])
+        return Response({"id": lead.pk, "status": lead.status, "cancelled": cancelled})
+
+
+# --- DNC -------------------------------------------------------------------------------
+
+@extend_schema(
+    tags=["dnc"], summary="Add numbers to your campaigns' do-not-call lists",
+    description=(
+        "Up to 1,000 numbers, to one campaign (`campaign`) or to every campaign of this key. Open leads with "
+        "these numbers in those campaigns are withdrawn from the vendors. One result per number: added, "
+        "already_listed (in every campaign asked) or invalid (with a message). The global DNC list is staff-only."
+    ),
+    request=DncAddSerializer, parameters=[IDEMPOTENCY_PARAM],
+    responses={200: DncAddResultSerializer, **error_responses(400, 401, 409, 422, 429)},
+)
+class DncAddView(PartnerView):
+    def post(self, request, *args, **kwargs):
+        serializer = DncAddSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data.get("campaign"):
+            campaigns = [scoped_campaign(request, data["campaign"])]
+        else:
+            campaigns = list(scoping.campaigns_for(request.auth).order_by("pk"))
+            if not campaigns:
+                raise field_error("campaign", "invalid_field", "This API key has no campaigns to add numbers to.")
+        regions = {c.phone_region for c in campaigns}
+        region = regions.pop() if len(regions) == 1 else settings.DEFAULT_PHONE_REGION
+        results, valid = [], []
+        for index, raw in enumerate(data["numbers"]):
+            try:
+                phone = parse_phone(raw, region).e164
+            except PhoneError as exc:
+                results.append({"index": index, "input": raw, "phone": None, "status": "invalid", "message": exc.message})
+                continue
+            results.append({"index": index, "input": raw, "phone": phone, "status": "already_listed", "message": ""})
+            valid.append(phone)
+        added, withdrawn = set(), 0
+        for campaign in campaigns:
+            outcome = intake.add_to_dnc(valid, campaign=campaign, reason=data.get("reason", ""),
+                                        source=partner_source(request))
+            added.update(outcome.added)
+            withdrawn += outcome.leads_withdrawn
+        for item in results:
+            if item["status"] == "invalid":
+                continue
+            if item["phone"] in added:
+                item["status"], item["message"] = "added", "Added to the do-not-call list."
+            else:
+                item["message"] = "Already on the do-not-call list."
+        return Response({"campaigns": [c.slug for c in campaigns], "results": results, "leads_withdrawn": withdrawn})
+
+
+@extend_schema(
+    tags=["dnc"], summary="May this number be called in this campaign?",
+    parameters=[DncCheckQuerySerializer], responses={200: DncCheckResultSerializer, **error_responses(400, 401, 429)},
+)
+class DncCheckView(PartnerView):
+    def get(self, request, *args, **kwargs):
+        query = DncCheckQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        campaign = scoped_campaign(request, query.validated_data["campaign"])
+        try:
+            phone = parse_phone(query.validated_data["phone"], campaign.phone_region).e164
+        except PhoneError as exc:
+            raise field_error("phone", exc.code, exc.message)
+        scopes = set(
+            DNC.objects.filter(Q(campaign__isnull=True) | Q(campaign=campaign), phone=phone)
+            .values_list("campaign_id", flat=True)
+        )
+        if not scopes:
+            body = {"phone": phone, "campaign": campaign.slug, "callable": True, "code": None, "reason": None,
+                    "listed": None}
+        else:
+            listed = "global" if None in scopes else "campaign"
+            where = "for every campaign" if listed == "global" else f"for campaign {campaign.slug!r}"
+            body = {"phone": phone, "campaign": campaign.slug, "callable": False, "code": "dnc",
+                    "reason": f"{phone} is on the do-not-call list {where}.", "listed": listed}
+        return Response(body)
