@@ -12,6 +12,7 @@ contactability sends the same signal (see ``campaigns.signals``).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import zoneinfo
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -282,12 +283,59 @@ def _reject(result: RowResult, code: str, message: str) -> None:
     result.fields = {"phone": [{"code": code, "message": message}]}
 
 
+# Batches at least this large go through PostgreSQL COPY instead of INSERT.
+COPY_MIN_ROWS = 500
+
+
+def _copy_leads(leads: list[Lead]) -> None:
+    """Bulk insert with PostgreSQL ``COPY`` (psycopg 3), giving each lead its pk.
+
+    COPY returns no ids, so the ids are taken from the table's sequence first
+    (one query) and written explicitly. Values go through each field's
+    ``pre_save``/``get_db_prep_save`` like ``bulk_create`` does; errors are
+    wrapped so a unique violation arrives as Django's ``IntegrityError``.
+    """
+    from django.db import connection
+
+    meta = Lead._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in [meta.pk] + fields)
+    table = connection.ops.quote_name(meta.db_table)
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(leads)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+        raw = cursor.cursor  # the psycopg cursor: COPY is not part of the DB-API
+        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for pk, lead in zip(ids, leads):
+                row = [pk]
+                for f in fields:
+                    value = f.pre_save(lead, add=True)
+                    if f.attname in json_fields:
+                        row.append(json.dumps(value, cls=f.encoder) if value is not None else None)
+                    else:
+                        row.append(f.get_db_prep_save(value, connection))
+                copy.write_row(row)
+    for pk, lead in zip(ids, leads):
+        lead.pk = pk
+        lead._state.adding = False
+        lead._state.db = "default"
+
+
 def _insert(pairs: list[tuple[RowResult, Lead]], campaign: Campaign) -> None:
     """Insert accepted leads and announce them; must run inside a transaction."""
+    from django.db import connection
+
     leads = [lead for _, lead in pairs]
     try:
         with transaction.atomic():  # savepoint: a lost race falls back row by row
-            Lead.objects.bulk_create(leads)
+            if connection.vendor == "postgresql" and len(leads) >= COPY_MIN_ROWS:
+                _copy_leads(leads)
+            else:
+                Lead.objects.bulk_create(leads)
     except IntegrityError:
         for result, lead in pairs:
             lead.pk = None

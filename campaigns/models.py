@@ -295,6 +295,10 @@ class ImportJob(models.Model):
     counts = models.JSONField(default=dict, blank=True, help_text="Rows per outcome: accepted, duplicate, dnc, …")
     error_file = models.FileField(upload_to="imports/errors/%Y/%m/", blank=True)
     message = models.TextField(blank=True)
+    error_bytes = models.PositiveBigIntegerField(
+        default=0, editable=False, help_text="Size of the error CSV at the last committed batch (resume point).")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Last committed batch; a running job silent for long has stalled.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

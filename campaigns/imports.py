@@ -1,0 +1,831 @@
+"""CSV import and export of leads.
+
+Import, in the order the admin and ``import_leads`` use it:
+
+1. :func:`sniff` reads the first 64 KiB only: refuses binary files (PNG, XLSX,
+   PDF, …) and empty ones, detects the encoding (BOM, strict UTF-8, else
+   charset-normalizer among the legacy code pages, Windows-1252 by default) and
+   the delimiter (``csv.Sniffer`` limited to comma, semicolon, tab and pipe),
+   reads the header and guesses a mapping (:func:`guess_mapping`).
+2. :class:`CsvImporter` streams the file (never read whole) in batches of
+   ``BATCH_SIZE`` rows; every batch goes through :func:`campaigns.intake.submit`
+   (one query for existing numbers, one for DNC, one bulk insert / ``COPY``) in
+   its own transaction, together with the progress callback, so the saved
+   progress always matches what is in the database. Rejected rows are appended
+   to the error CSV as they come (each row as uploaded + ``error_code`` +
+   ``error_message``).
+3. :func:`run_job` drives one :class:`~campaigns.models.ImportJob` (the django-q2
+   task calls it). A job that stops part way (crash, deploy, lost worker) is
+   *resumed*, not restarted: ``processed_rows`` is committed with each batch,
+   so the next run skips exactly the rows already handled and truncates the
+   error file back to ``error_bytes``. A job whose heartbeat is older than
+   ``IMPORT_STALE_SECONDS`` is picked up again by :func:`resume_stalled_jobs`
+   (called by the progress endpoint and schedulable as a task); after
+   ``MAX_RESUMES`` attempts it is marked failed with the counts so far.
+
+Duplicates inside one file: a row whose number already appeared in an earlier
+row of the same file (one that passed validation) is ``duplicate_in_file``; the
+importer keeps the numbers it has seen as integers (≈ 60 bytes each), the only
+state that grows with the file.
+
+Export: :func:`stream_csv` streams any rows as CSV with formula neutralisation
+(cells starting with ``= + - @ TAB CR`` get a leading apostrophe); the importer
+removes exactly that apostrophe again (:func:`unneutralise`), so an export
+imports back to the same leads.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import json
+import os
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from django.conf import settings
+from django.db import transaction
+from django.http import StreamingHttpResponse
+from django.utils import timezone as djtz
+
+from . import intake
+from .models import Campaign, ImportJob, Lead, LeadList
+from .phones import PhoneError, parse_phone
+
+BATCH_SIZE = 5000
+SAMPLE_BYTES = 64 * 1024
+PREVIEW_ROWS = 20
+DELIMITERS = [",", ";", "\t", "|"]
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+MAX_RESUMES = 3
+
+# Outcome keys, in the order they are shown.
+OUTCOMES = [
+    ("accepted", "Imported"),
+    ("duplicate_in_file", "Duplicate within the file"),
+    ("duplicate", "Duplicate of an existing lead"),
+    ("dnc", "On the do-not-call list"),
+    ("invalid_phone", "Invalid phone number"),
+    ("missing_field", "Missing required field"),
+    ("invalid_field", "Invalid field value"),
+    ("ragged_row", "Wrong number of columns"),
+    ("campaign_closed", "Campaign closed"),
+]
+INVALID_CODES = {"invalid_phone", "missing_field", "invalid_field", "ragged_row"}
+
+# --- mapping ------------------------------------------------------------------
+
+IGNORE = "ignore"
+METADATA = "metadata"
+METADATA_JSON = "metadata_json"
+
+LEAD_FIELDS = [
+    ("phone", "Phone"), ("phone_alt", "Second phone"), ("first_name", "First name"), ("last_name", "Last name"),
+    ("email", "Email"), ("address", "Address"), ("city", "City"), ("region", "State / region"),
+    ("postal_code", "Postal code"), ("country", "Country"), ("timezone", "Time zone"),
+    ("external_id", "External id"), ("source", "Source"), ("link", "Link"), ("consent_at", "Consent at"),
+    ("consent_url", "Consent URL"), ("scheduled_at", "Scheduled at"),
+]
+TARGET_CHOICES = LEAD_FIELDS + [
+    (METADATA, "Metadata (keep as extra value)"),
+    (METADATA_JSON, "Metadata JSON object (from an export)"),
+    (IGNORE, "Ignore this column"),
+]
+TARGETS = {value for value, _ in TARGET_CHOICES}
+
+# Header (lower-case, letters and digits only) -> target.
+ALIASES: dict[str, str] = {}
+for _target, _names in {
+    "phone": "phone phonenumber phoneno phone1 mobile mobilephone mobilenumber mobileno cell cellphone "
+             "cellnumber telephone telephonenumber tel number primaryphone contactnumber msisdn",
+    "phone_alt": "phonealt phone2 altphone alternatephone alternativephone secondaryphone otherphone "
+                 "homephone workphone landline mobile2",
+    "first_name": "firstname first fname givenname forename",
+    "last_name": "lastname last lname surname familyname",
+    "email": "email emailaddress mail",
+    "address": "address address1 addressline1 street streetaddress",
+    "city": "city town locality",
+    "region": "state province region stateprovince st",
+    "postal_code": "zip zipcode postcode postalcode postal",
+    "country": "country countrycode",
+    "timezone": "timezone tz",
+    "external_id": "externalid id crmid customerid reference ref sourceid",
+    "source": "source leadsource",
+    "link": "link url landingpage",
+    "consent_at": "consentat consentdate consenttimestamp optinat optindate",
+    "consent_url": "consenturl optinurl",
+    "scheduled_at": "scheduledat scheduled callbackat",
+    METADATA_JSON: "metadata",
+    # columns our own export adds that are not lead data
+    IGNORE: "leadid campaign leadlist list status createdat updatedat partner errorcode errormessage",
+}.items():
+    for _name in _names.split():
+        ALIASES[_name] = _target
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def unique_headers(header: list[str]) -> list[str]:
+    """Strip header cells, name blank ones ``column_N`` and tell repeated names apart."""
+    seen: Counter = Counter()
+    out = []
+    for i, name in enumerate(header, 1):
+        name = name.strip() or f"column_{i}"
+        seen[name] += 1
+        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return out
+
+
+def guess_mapping(header: list[str], remembered: dict[str, str] | None = None) -> dict[str, str]:
+    """Header -> target for every column: remembered choice, else alias, else metadata.
+
+    A second phone-like column becomes ``phone_alt``; any other field claimed
+    twice keeps the first column and sends the next ones to metadata.
+    """
+    remembered = {k: v for k, v in (remembered or {}).items() if v in TARGETS}
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in header:
+        target = remembered.get(name) or ALIASES.get(_header_key(name), METADATA)
+        if target == "phone" and "phone" in taken:
+            target = "phone_alt"
+        if target not in (METADATA, IGNORE) and target in taken:
+            target = METADATA
+        taken.add(target)
+        mapping[name] = target
+    return mapping
+
+
+class MappingError(ValueError):
+    pass
+
+
+def validate_mapping(header: list[str], mapping: dict[str, str]) -> dict[str, str]:
+    """Complete and check a mapping for ``header``; raises MappingError with a clear message."""
+    mapping = {name: mapping.get(name, METADATA) for name in header}
+    bad = {name: t for name, t in mapping.items() if t not in TARGETS}
+    if bad:
+        raise MappingError(f"Unknown target(s): {', '.join(f'{k} → {v}' for k, v in bad.items())}. "
+                           f"Use a lead field, {METADATA}, {METADATA_JSON} or {IGNORE}.")
+    used = Counter(t for t in mapping.values() if t not in (METADATA, IGNORE))
+    twice = [t for t, n in used.items() if n > 1]
+    if twice:
+        raise MappingError(f"Each lead field can take one column only; mapped twice: {', '.join(sorted(twice))}.")
+    if "phone" not in used:
+        raise MappingError(
+            "No phone column: map one column to 'phone'. The headers are: " + ", ".join(header) + "."
+        )
+    return mapping
+
+
+# --- formula neutralisation ---------------------------------------------------------
+
+FORMULA_TRIGGERS = "=+-@\t\r"
+_NEEDS_NEUTRALISING = re.compile(r"'*[=+\-@\t\r]")
+_NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
+
+
+def neutralise(value: str) -> str:
+    """Prefix ``'`` to a cell a spreadsheet would run as a formula.
+
+    Cells that already start with apostrophes before a trigger get one more, so
+    :func:`unneutralise` (which removes exactly one) gives the value back.
+    """
+    if value and _NEEDS_NEUTRALISING.match(value):
+        return "'" + value
+    return value
+
+
+def unneutralise(value: str) -> str:
+    if value and value[0] == "'" and _NEUTRALISED.match(value):
+        return value[1:]
+    return value
+
+
+# --- sniffing -----------------------------------------------------------------------
+
+
+class ImportFileError(ValueError):
+    """The file cannot be imported at all; ``message`` tells the user why and what to do."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+_MAGIC = [
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls)"),
+    (b"\x1f\x8b", "a gzip archive"),
+]
+_SAVE_AS = "Open it in your spreadsheet and use File → Save As → “CSV UTF-8 (comma delimited)”, then upload that file."
+
+
+def _cp1252_fallback(exc: UnicodeDecodeError):
+    """Decode bytes that are not UTF-8 as Windows-1252 (files mixing both exist)."""
+    bad = exc.object[exc.start:exc.end]
+    return bad.decode("cp1252", errors="replace"), exc.end
+
+
+codecs.register_error("leadhub_cp1252", _cp1252_fallback)
+
+
+def detect_encoding(sample: bytes, complete: bool) -> str:
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if not complete and exc.start >= len(sample) - 3 and exc.reason == "unexpected end of data":
+            return "utf-8"  # the sample cut a character in half
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(sample, cp_isolation=["cp1252", "cp1250", "cp1251", "iso8859_15", "mac_roman"]).best()
+    if best is None or best.encoding in ("ascii", "latin_1", "iso8859_15"):
+        return "cp1252"
+    return best.encoding
+
+
+def _looks_binary(sample: bytes) -> str | None:
+    for magic, what in _MAGIC:
+        if sample.startswith(magic):
+            return what
+    if b"\x00" in sample[:4096] and not sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "a binary file"
+    return None
+
+
+def detect_delimiter(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()][:50]
+    if not lines:
+        return ","
+    head = "\n".join(lines)
+    try:
+        delimiter = csv.Sniffer().sniff(head, delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        delimiter = ""
+    # Sniffer can be fooled by punctuation inside values; trust it only if the
+    # header actually splits on its choice, else take the most frequent candidate.
+    counts = {d: lines[0].count(d) for d in DELIMITERS}
+    if delimiter not in counts or counts[delimiter] == 0:
+        best = max(DELIMITERS, key=lambda d: counts[d])
+        delimiter = best if counts[best] else ","
+    return delimiter
+
+
+@dataclass
+class Sniffed:
+    encoding: str
+    delimiter: str
+    header: list[str]
+    sample_rows: list[list[str]]
+    estimated_rows: int | None = None
+
+    @property
+    def delimiter_name(self) -> str:
+        return DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))
+
+
+def _open_text(binary, encoding: str):
+    errors = "leadhub_cp1252" if encoding in ("utf-8", "utf-8-sig") else "replace"
+    return io.TextIOWrapper(binary, encoding=encoding, errors=errors, newline="")
+
+
+def count_lines(binary) -> int:
+    """Newlines in the file, read in 1 MiB chunks (a cheap estimate of the row count)."""
+    binary.seek(0)
+    n = last = 0
+    while chunk := binary.read(1 << 20):
+        n += chunk.count(b"\n")
+        last = chunk[-1]
+    binary.seek(0)
+    return n + (1 if last not in (0, 10) else 0)
+
+
+def sniff(binary, *, max_bytes: int | None = None) -> Sniffed:
+    """Look at the start of a binary file object; raise ImportFileError for unusable files."""
+    max_bytes = settings.IMPORT_MAX_FILE_BYTES if max_bytes is None else max_bytes
+    binary.seek(0, os.SEEK_END)
+    size = binary.tell()
+    binary.seek(0)
+    if size > max_bytes:
+        raise ImportFileError(
+            f"The file is {size / 1e6:,.1f} MB; the limit is {max_bytes / 1e6:,.0f} MB "
+            "(IMPORT_MAX_FILE_BYTES). Split it into smaller files."
+        )
+    sample = binary.read(SAMPLE_BYTES)
+    binary.seek(0)
+    what = _looks_binary(sample)
+    if what:
+        raise ImportFileError(f"This is {what}, not a CSV file. {_SAVE_AS}")
+    if not sample.strip() or sample.strip() in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        raise ImportFileError("The file is empty. Upload a CSV file with a header row and one lead per row.")
+    encoding = detect_encoding(sample, complete=len(sample) == size)
+    text = sample.decode(encoding, errors="replace")
+    if not text.strip("\ufeff\r\n\t \x00"):
+        raise ImportFileError("The file is empty. Upload a CSV file with a header row and one lead per row.")
+    if len(sample) < size:  # drop the last, probably cut, line
+        text = text[: text.rfind("\n") + 1] or text
+    delimiter = detect_delimiter(text)
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
+    records = [r for r in reader if any(c.strip() for c in r)]
+    header = records[0] if records else []
+    if not any(h.strip() for h in header):
+        raise ImportFileError("No header row found. The first row must name the columns, e.g. phone,first_name,last_name.")
+    stripped = header[0].strip()
+    if len(header) == 1 and ALIASES.get(_header_key(stripped)) != "phone":
+        if stripped[:1] in "<{[" or stripped.lower().startswith("<!doctype"):
+            raise ImportFileError(f"This is not a CSV file (it looks like HTML or JSON). {_SAVE_AS}")
+        if _is_phone(stripped):
+            raise ImportFileError(
+                f"No header row: the first row holds data ({stripped!r}). Add a first row naming the columns, e.g. phone."
+            )
+        raise ImportFileError(
+            "This does not look like a CSV file: the first row has no comma, semicolon, tab or pipe between "
+            f"column names ({stripped[:60]!r}). {_SAVE_AS}"
+        )
+    phones_in_header = [h for h in header if h.strip() and _is_phone(h)]
+    if phones_in_header:
+        raise ImportFileError(
+            f"No header row: the first row holds data (e.g. {phones_in_header[0].strip()!r}). "
+            "Add a first row naming the columns, e.g. phone,first_name,last_name."
+        )
+    lines = count_lines(binary)
+    return Sniffed(
+        encoding=encoding, delimiter=delimiter, header=unique_headers(header),
+        sample_rows=records[1:PREVIEW_ROWS + 1], estimated_rows=max(lines - 1, 0),
+    )
+
+
+def _is_phone(value: str) -> bool:
+    if not re.search(r"\d{6}", re.sub(r"[\s\-\.\(\)]", "", value)):
+        return False
+    try:
+        parse_phone(value)
+        return True
+    except PhoneError:
+        return False
+
+
+# --- streaming import -------------------------------------------------------------
+
+
+@dataclass
+class BatchProgress:
+    processed: int            # data records consumed so far (resume position)
+    counts: Counter
+    error_bytes: int          # size of the error CSV after this batch
+
+
+class ErrorSink:
+    """Appends rejected rows to the error CSV as they come (rows as uploaded + code + message)."""
+
+    def __init__(self, path: str, header: list[str], delimiter: str, resume_at: int = 0):
+        self.path = path
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        exists = os.path.exists(path)
+        self.file = open(path, "r+b" if exists else "w+b")
+        if exists:
+            self.file.truncate(resume_at)
+            self.file.seek(resume_at)
+        self.text = io.TextIOWrapper(self.file, encoding="utf-8", newline="", write_through=True)
+        self.writer = csv.writer(self.text, delimiter=delimiter)
+        self.rows = 0
+        if not exists or resume_at == 0:
+            self.text.write("\ufeff")  # Excel needs the BOM to read UTF-8
+            self.writer.writerow([neutralise(h) for h in header] + ["error_code", "error_message"])
+
+    def write(self, cells: list[str], code: str, message: str) -> None:
+        self.writer.writerow([neutralise(c) for c in cells] + [code, neutralise(message)])
+        self.rows += 1
+
+    def tell(self) -> int:
+        self.text.flush()
+        return self.file.tell()
+
+    def close(self) -> None:
+        self.text.close()
+
+
+class CsvImporter:
+    """Streams one CSV through intake in batches. See the module docstring."""
+
+    def __init__(self, *, campaign: Campaign, mapping: dict[str, str], encoding: str, delimiter: str,
+                 lead_list: LeadList | None = None, source: str = "", dry_run: bool = False,
+                 batch_size: int = BATCH_SIZE, errors: ErrorSink | None = None):
+        self.campaign = campaign
+        self.lead_list = lead_list
+        self.mapping = mapping
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.source = source
+        self.dry_run = dry_run
+        self.batch_size = batch_size
+        self.errors = errors
+        self.counts: Counter = Counter()
+        self.seen: set[int] = set()          # numbers of validated rows, as ints
+        self.processed = 0
+        self.header: list[str] = []
+        self._region = campaign.phone_region
+
+    # -- reading
+    def records(self, binary) -> Iterator[list[str]]:
+        binary.seek(0)
+        text = _open_text(binary, self.encoding)
+        reader = csv.reader(text, delimiter=self.delimiter)
+        for record in reader:
+            if any(c.strip() for c in record):
+                if record[0].startswith("\ufeff"):
+                    record[0] = record[0][1:]
+                yield record
+                break
+        else:
+            raise ImportFileError("No header row found. The first row must name the columns, e.g. phone,first_name.")
+        try:
+            yield from reader
+        except csv.Error as exc:
+            raise ImportFileError(f"The CSV cannot be read after data row {self.processed}: {exc}.") from exc
+        finally:
+            text.detach()
+
+    def read_header(self, binary) -> list[str]:
+        records = self.records(binary)
+        try:
+            return unique_headers(next(records))
+        finally:
+            records.close()
+            binary.seek(0)
+
+    def _plan(self):
+        mapping = validate_mapping(self.header, self.mapping)
+        plan = [(i, mapping[name], name) for i, name in enumerate(self.header) if mapping[name] != IGNORE]
+        phone_col = next(i for i, t, _ in plan if t == "phone")
+        return plan, phone_col
+
+    @staticmethod
+    def build_row(cells: list[str], plan) -> dict[str, Any]:
+        raw: dict[str, Any] = {}
+        meta: dict[str, str] = {}
+        for i, target, name in plan:
+            value = cells[i]
+            if value and value[0] == "'":
+                value = unneutralise(value)
+            if target == METADATA:
+                if value != "":
+                    meta[name] = value
+            elif target == METADATA_JSON:
+                if value.strip():
+                    try:
+                        data = json.loads(value)
+                    except ValueError:
+                        data = None
+                    if isinstance(data, dict):
+                        meta.update({str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()})
+                    else:
+                        meta[name] = value
+            else:
+                raw[target] = value
+        if meta:
+            raw["metadata"] = meta
+        return raw
+
+    def _phone_key(self, value: str) -> int | None:
+        try:
+            return int(parse_phone(value, self._region).e164[1:])
+        except PhoneError:
+            return None
+
+    # -- running
+    def run(self, binary, *, skip: int = 0, on_batch: Callable[[BatchProgress], None] | None = None,
+            deadline: float | None = None, limit: int | None = None) -> bool:
+        """Import from data row ``skip``; True when the file is finished, False at ``deadline``."""
+        records = self.records(binary)
+        self.header = unique_headers(next(records))
+        plan, phone_col = self._plan()
+        width = len(self.header)
+        if skip:
+            self._replay(records, skip, plan, phone_col, width)
+        batch: list[tuple[list[str], dict, int | None]] = []
+        pending = 0  # records read since the last commit (ragged ones included)
+        for cells in records:
+            if not any(c.strip() for c in cells):
+                continue
+            self.processed += 1
+            pending += 1
+            if len(cells) != width:
+                self._reject(cells, "ragged_row",
+                             f"This row has {len(cells)} cells; the header has {width} (check quoting and delimiters).")
+            else:
+                batch.append((cells, self.build_row(cells, plan), None))
+            if pending >= self.batch_size:
+                self._flush(batch, on_batch, phone_col)
+                batch, pending = [], 0
+                if deadline is not None and time.monotonic() > deadline:
+                    return False
+            if limit is not None and self.processed >= limit:
+                break
+        self._flush(batch, on_batch, phone_col)
+        return True
+
+    def _replay(self, records, skip, plan, phone_col, width):
+        """Skip rows handled by an earlier run, rebuilding the numbers already seen."""
+        for cells in records:
+            if not any(c.strip() for c in cells):
+                continue
+            self.processed += 1
+            if len(cells) == width:
+                key = self._phone_key(unneutralise(cells[phone_col]))
+                if key is not None:
+                    self.seen.add(key)
+            if self.processed >= skip:
+                return
+
+    def _reject(self, cells, code, message):
+        self.counts[code] += 1
+        if self.errors is not None:
+            self.errors.write(cells, code, message)
+
+    def _flush(self, batch, on_batch, phone_col) -> None:
+        with transaction.atomic():
+            if batch:
+                self._submit(batch, phone_col)
+            if on_batch is not None:
+                on_batch(BatchProgress(self.processed, Counter(self.counts),
+                                       self.errors.tell() if self.errors is not None else 0))
+
+    def _submit(self, batch, phone_col) -> None:
+        rows, fresh = [], []
+        for cells, raw, _ in batch:
+            key = self._phone_key(raw.get("phone") or "")
+            if key is not None and key in self.seen:
+                self._reject(cells, "duplicate_in_file", f"The number +{key} appears in an earlier row of this file.")
+                continue
+            fresh.append((cells, key))
+            rows.append(raw)
+        if not rows:
+            return
+        results = intake.submit(rows, campaign=self.campaign, lead_list=self.lead_list,
+                                source=self.source, dry_run=self.dry_run)
+        for (cells, key), result in zip(fresh, results):
+            code = "accepted" if result.accepted else result.code
+            if code in ("accepted", "duplicate", "dnc", "duplicate_in_batch") and key is not None:
+                self.seen.add(key)
+            if result.accepted:
+                self.counts["accepted"] += 1
+            elif code == "duplicate_in_batch":
+                self._reject(cells, "duplicate_in_file", f"The number +{key} appears in an earlier row of this file.")
+            else:
+                self._reject(cells, code, result.message)
+
+
+def preview(binary, *, campaign: Campaign, mapping: dict[str, str], encoding: str, delimiter: str,
+            lead_list: LeadList | None = None, rows: int = PREVIEW_ROWS) -> tuple[list[str], list[dict]]:
+    """Dry-run the first ``rows`` rows: (header, [{cells, accepted, code, message}])."""
+    importer = CsvImporter(campaign=campaign, mapping=mapping, encoding=encoding, delimiter=delimiter,
+                           lead_list=lead_list, dry_run=True)
+    records = importer.records(binary)
+    header = unique_headers(next(records))
+    importer.header = header
+    plan, _ = importer._plan()
+    out, submit_rows, positions = [], [], []
+    for cells in records:
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            out.append({"cells": cells, "accepted": False, "code": "ragged_row",
+                        "message": f"This row has {len(cells)} cells; the header has {len(header)}."})
+        else:
+            positions.append(len(out))
+            out.append({"cells": cells})
+            submit_rows.append(importer.build_row(cells, plan))
+        if len(out) >= rows:
+            break
+    with transaction.atomic():
+        results = intake.submit(submit_rows, campaign=campaign, lead_list=lead_list, dry_run=True) if submit_rows else []
+    for pos, result in zip(positions, results):
+        code = "duplicate_in_file" if result.code == "duplicate_in_batch" else result.code
+        out[pos].update(accepted=result.accepted, code=code, message=result.message)
+    return header, out
+
+
+# --- jobs -----------------------------------------------------------------------
+
+
+def error_file_name(job: ImportJob) -> str:
+    return f"imports/errors/job-{job.pk}-errors.csv"
+
+
+def _stale_after() -> dt.timedelta:
+    return dt.timedelta(seconds=getattr(settings, "IMPORT_STALE_SECONDS", 300))
+
+
+def claim(job_id: int) -> ImportJob | None:
+    """Take a queued job, or a running one whose runner stopped (heartbeat too old)."""
+    now = djtz.now()
+    stale = now - _stale_after()
+    claimed = (
+        ImportJob.objects.filter(pk=job_id)
+        .filter(models_q_claimable(stale))
+        .update(status=ImportJob.Status.RUNNING, heartbeat_at=now)
+    )
+    if not claimed:
+        return None
+    job = ImportJob.objects.select_related("campaign", "lead_list").get(pk=job_id)
+    if job.started_at is None:
+        job.started_at = now
+        job.save(update_fields=["started_at"])
+    return job
+
+
+def models_q_claimable(stale):
+    from django.db.models import Q
+
+    return Q(status=ImportJob.Status.QUEUED) | Q(status=ImportJob.Status.RUNNING, heartbeat_at__lt=stale) | Q(
+        status=ImportJob.Status.RUNNING, heartbeat_at__isnull=True)
+
+
+def run_job(job_id: int, *, deadline: float | None = None, batch_size: int = BATCH_SIZE) -> str:
+    """Run (or resume) one import job; returns its status afterwards.
+
+    Returns "running" when ``deadline`` came first; the caller re-enqueues it.
+    Never raises for a bad file or a bad row: the job ends failed with a message
+    saying how far it got.
+    """
+    prior = ImportJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+    job = claim(job_id)
+    if job is None:
+        return ImportJob.objects.filter(pk=job_id).values_list("status", flat=True).first() or "missing"
+    if prior == ImportJob.Status.RUNNING:  # its last runner died part way: resume, but not forever
+        job.counts = dict(job.counts or {}, resumes=(job.counts or {}).get("resumes", 0) + 1)
+        ImportJob.objects.filter(pk=job.pk).update(counts=job.counts)
+        if job.counts["resumes"] > MAX_RESUMES:
+            return _fail(job, f"The import was interrupted {MAX_RESUMES} times (worker stopped mid-file).")
+    if not job.error_file:
+        job.error_file.name = error_file_name(job)
+        job.save(update_fields=["error_file"])
+    sink = None
+    try:
+        with job.file.open("rb") as binary:
+            if job.total_rows is None:
+                job.total_rows = max(count_lines(binary) - 1, 0)
+                job.save(update_fields=["total_rows"])
+            importer = CsvImporter(
+                campaign=job.campaign, lead_list=job.lead_list, mapping=job.mapping,
+                encoding=job.encoding or "utf-8", delimiter=job.delimiter or ",",
+                source=(job.lead_list.source if job.lead_list else "") or f"csv:{job.original_name}"[:200],
+                batch_size=batch_size,
+            )
+            importer.counts.update({k: v for k, v in (job.counts or {}).items() if k != "resumes"})
+            sink = importer.errors = ErrorSink(job.error_file.path, importer.read_header(binary),
+                                               job.delimiter or ",", resume_at=job.error_bytes)
+
+            def save_progress(progress: BatchProgress) -> None:
+                counts = dict(progress.counts)
+                if "resumes" in (job.counts or {}):
+                    counts["resumes"] = job.counts["resumes"]
+                ImportJob.objects.filter(pk=job.pk).update(
+                    processed_rows=progress.processed, counts=counts, error_bytes=progress.error_bytes,
+                    heartbeat_at=djtz.now(),
+                )
+
+            finished = importer.run(binary, skip=job.processed_rows, on_batch=save_progress, deadline=deadline)
+    except ImportFileError as exc:
+        return _fail(job, exc.message)
+    except Exception as exc:  # noqa: BLE001 - reported on the job, never a half state
+        return _fail(job, f"{type(exc).__name__}: {exc}")
+    finally:
+        if sink is not None:
+            sink.close()
+    if not finished:  # time slice used up: hand over to the next run
+        ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.QUEUED)
+        return "continue"
+    job.refresh_from_db()
+    counts = {k: v for k, v in job.counts.items() if k != "resumes"}
+    rejected = sum(v for k, v in counts.items() if k != "accepted")
+    job.status = ImportJob.Status.DONE
+    job.total_rows = job.processed_rows
+    job.finished_at = djtz.now()
+    job.message = f"Imported {counts.get('accepted', 0):,} of {job.processed_rows:,} rows; {rejected:,} rejected."
+    if not rejected:
+        job.error_file.delete(save=False) if job.error_file else None
+        job.error_file = ""
+    job.save()
+    if job.lead_list_id:
+        LeadList.objects.filter(pk=job.lead_list_id).update(import_mapping=job.mapping)
+    return job.status
+
+
+def _fail(job: ImportJob, reason: str) -> str:
+    job.refresh_from_db()
+    counts = job.counts or {}
+    accepted = counts.get("accepted", 0)
+    job.status = ImportJob.Status.FAILED
+    job.finished_at = djtz.now()
+    job.message = (
+        f"{reason} The import stopped after {job.processed_rows:,} rows; {accepted:,} lead(s) were imported "
+        "and stay imported. Fix the problem and import the same file again: rows already imported come back "
+        "as duplicates, nothing is added twice."
+    )
+    job.save(update_fields=["status", "finished_at", "message"])
+    return job.status
+
+
+def resume_stalled_jobs() -> list[int]:
+    """Re-enqueue running jobs whose heartbeat stopped (a worker died); returns their ids."""
+    from django_q.tasks import async_task
+
+    stale = djtz.now() - _stale_after()
+    ids = list(ImportJob.objects.filter(status=ImportJob.Status.RUNNING, heartbeat_at__lt=stale)
+               .values_list("pk", flat=True))
+    for job_id in ids:
+        async_task("campaigns.tasks.run_import", job_id, task_name=f"import-{job_id}-resume")
+    return ids
+
+
+def job_progress(job: ImportJob) -> dict:
+    total = job.total_rows or 0
+    if job.status == ImportJob.Status.DONE:
+        percent = 100
+    elif total:
+        percent = min(99, int(job.processed_rows * 100 / total))
+    else:
+        percent = 0
+    return {
+        "id": job.pk, "status": job.status, "processed_rows": job.processed_rows, "total_rows": job.total_rows,
+        "percent": percent, "counts": {k: v for k, v in (job.counts or {}).items() if k != "resumes"},
+        "message": job.message, "finished": job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED),
+    }
+
+
+# --- export -----------------------------------------------------------------------
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True) if value else ""
+    return neutralise(str(value))
+
+
+def csv_lines(header: list[str], rows: Iterable[Iterable[Any]], *, bom: bool = True) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    if bom:
+        yield "\ufeff"
+    yield writer.writerow([neutralise(str(h)) for h in header])
+    for row in rows:
+        yield writer.writerow([_cell(v) for v in row])
+
+
+def stream_csv(header: list[str], rows: Iterable[Iterable[Any]], filename: str) -> StreamingHttpResponse:
+    """A streamed CSV download; every cell is formula-neutralised (see :func:`neutralise`).
+
+    ``rows`` may be any iterable (use ``queryset.iterator()`` or ``values_list``
+    with ``iterator(chunk_size=…)`` so memory stays flat on large tables).
+    """
+    response = StreamingHttpResponse(csv_lines(header, rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+LEAD_EXPORT_COLUMNS = [
+    "lead_id", "campaign", "lead_list", "status", "phone", "phone_alt", "first_name", "last_name", "email",
+    "address", "city", "region", "postal_code", "country", "timezone", "external_id", "source", "link",
+    "consent_at", "consent_url", "scheduled_at", "metadata", "created_at",
+]
+
+
+def lead_export_rows(queryset) -> Iterator[list[Any]]:
+    qs = queryset.select_related("campaign", "lead_list").order_by("pk")
+    for lead in qs.iterator(chunk_size=2000):
+        yield [
+            lead.pk, lead.campaign.slug, lead.lead_list.name if lead.lead_list_id else "", lead.status,
+            str(lead.phone) if lead.phone else "", str(lead.phone_alt) if lead.phone_alt else "",
+            lead.first_name, lead.last_name, lead.email, lead.address, lead.city, lead.region, lead.postal_code,
+            lead.country, lead.timezone, lead.external_id, lead.source, lead.link, lead.consent_at,
+            lead.consent_url, lead.scheduled_at, lead.metadata or {}, lead.created_at,
+        ]
+
+
+def stream_leads_csv(queryset, filename: str = "leads.csv") -> StreamingHttpResponse:
+    return stream_csv(LEAD_EXPORT_COLUMNS, lead_export_rows(queryset), filename)

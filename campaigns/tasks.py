@@ -1,0 +1,34 @@
+"""django-q2 entry points for CSV imports (the work is in campaigns.imports)."""
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+
+from . import imports
+
+
+def _slice_seconds() -> float:
+    """Stop a run well inside the cluster's task timeout; the next run resumes it."""
+    timeout = settings.Q_CLUSTER.get("timeout") or 300
+    return max(30.0, timeout - 60)
+
+
+def run_import(job_id: int) -> str:
+    """Run or resume one ImportJob; re-enqueues itself if the time slice runs out."""
+    status = imports.run_job(job_id, deadline=time.monotonic() + _slice_seconds())
+    if status == "continue":
+        enqueue_import(job_id, resumed=True)
+    return status
+
+
+def enqueue_import(job_id: int, *, resumed: bool = False) -> str:
+    from django_q.tasks import async_task
+
+    return async_task("campaigns.tasks.run_import", job_id,
+                      task_name=f"import-{job_id}{'-continued' if resumed else ''}-{time.time_ns()}")
+
+
+def resume_stalled_imports() -> list[int]:
+    """Schedule every few minutes: re-enqueues imports whose worker died mid-file."""
+    return imports.resume_stalled_jobs()
