@@ -128,7 +128,12 @@ def _utc_stamp(value: dt.datetime) -> str:
 def _e164(value: Any) -> str:
     if not value:
         return ""
-    return getattr(value, "as_e164", None) or str(value)
+    if hasattr(value, "as_e164"):
+        if value.is_valid():
+            return value.as_e164
+        # never send "+NoneNone": an unparseable number goes as typed, for the vendor to refuse
+        return getattr(value, "raw_input", "") or ""
+    return str(value)
 
 
 def _text(value: Any) -> str:
@@ -475,6 +480,7 @@ class PlatformClient(VendorClient):
         max_pages = max(3, math.ceil(len(items) / 5) + 2)
         target: str | None = None
         page_no = first_page = None
+        uses_links = False
         for _ in range(max_pages):
             try:
                 if target:
@@ -498,16 +504,20 @@ class PlatformClient(VendorClient):
                     log.warning("platform bulk %s: an error could not be matched to a lead: %s", uuid, message[:200])
                     continue
                 out[position] = f"{out[position]}; {message}" if position in out else message
+            number, total = body.get("pageNo"), body.get("totalPages")
+            if first_page is None and isinstance(number, int):
+                first_page = number
             link = body.get("nextPageLink")
+            if "nextPageLink" in body:
+                uses_links = True
             if isinstance(link, str) and link.strip():
                 target = self.same_origin_link(link.strip())
                 if target is None:
                     log.warning("platform bulk %s: not following a nextPageLink to another host", uuid)
                     return out
                 continue
-            number, total = body.get("pageNo"), body.get("totalPages")
-            if isinstance(number, int) and isinstance(total, int):
-                first_page = number if first_page is None else first_page
+            # no link: only a vendor that never sends nextPageLink is paged by pageNo
+            if not uses_links and isinstance(number, int) and isinstance(total, int) and first_page is not None:
                 if number - first_page + 1 < total:      # works for 0- and 1-based page numbers
                     page_no, target = number + 1, None
                     continue
