@@ -21,6 +21,8 @@ _FIELD_CODES = {
     "null": "missing_field",
     "empty": "missing_field",
 }
+# codes we raise ourselves inside ValidationErrors: kept as they are
+_OWN_CODES = {"missing_field", "invalid_field", "invalid_phone", "too_many_items"}
 # top-level codes for DRF's own exceptions (kept readable and stable)
 _TOP_CODES = {
     "not_authenticated": "not_authenticated",
@@ -72,7 +74,8 @@ def field_error(field: str, code: str, message: str, status_code: int = 400) -> 
 def _flatten(detail, prefix: str, out: dict) -> None:
     """Turn DRF's nested ``get_full_details()`` into ``{"a.0.b": [{code, message}]}``."""
     if isinstance(detail, dict) and "message" in detail and "code" in detail and len(detail) == 2:
-        code = _FIELD_CODES.get(detail["code"], "invalid_field")
+        code = detail["code"]
+        code = code if code in _OWN_CODES else _FIELD_CODES.get(code, "invalid_field")
         out.setdefault(prefix or "non_field_errors", []).append({"code": code, "message": str(detail["message"])})
     elif isinstance(detail, dict):
         for key, value in detail.items():

@@ -177,7 +177,7 @@ class LeadSerializer(serializers.ModelSerializer):
 
 
 class LeadDetailSerializer(LeadSerializer):
-    deliveries = DeliverySerializer(many=True, read_only=True,
+    deliveries = DeliverySerializer(many=True, read_only=True, source="api_deliveries",
                                     help_text="Per vendor and operation: what the dialling vendor answered.")
 
     class Meta(LeadSerializer.Meta):

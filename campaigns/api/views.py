@@ -219,7 +219,7 @@ class LeadDetailView(PartnerView, generics.RetrieveAPIView):
     def get_object(self):
         self.kwargs["pk"] = _lead_pk(self.kwargs["pk"])
         lead = super().get_object()
-        lead.deliveries = delivery_status(lead)
+        lead.api_deliveries = delivery_status(lead)
         return lead
 
 
