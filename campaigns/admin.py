@@ -2,10 +2,12 @@
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html
 
-from . import intake
-from .models import DNC, WEEKDAYS, Campaign, Lead, LeadList, Partner
+from . import imports, intake
+from .models import DNC, WEEKDAYS, Campaign, ImportJob, Lead, LeadList, Partner
 from .paginators import EstimatedCountPaginator
 from .phones import try_normalize_phone
 
@@ -67,6 +69,14 @@ class CampaignAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("created_at", "updated_at")
     inlines = [LeadListInline]
+    actions = ["import_csv"]
+
+    @admin.action(description="Import leads from CSV", permissions=["import"])
+    def import_csv(self, request, queryset):
+        return _import_redirect(self, request, queryset, "campaign")
+
+    def has_import_permission(self, request):
+        return request.user.has_perm("campaigns.add_lead")
     fieldsets = (
         (None, {"fields": ("name", "slug", "status")}),
         ("Calling window (lead's local time)", {"fields": ("timezone", "calling_days", "calling_start", "calling_end", "default_region")}),
@@ -86,6 +96,86 @@ class LeadListAdmin(admin.ModelAdmin):
     search_fields = ("name", "campaign__name", "source")
     autocomplete_fields = ("campaign",)
     readonly_fields = ("created_at",)
+    actions = ["import_csv"]
+
+    @admin.action(description="Import leads from CSV", permissions=["import"])
+    def import_csv(self, request, queryset):
+        return _import_redirect(self, request, queryset, "lead_list")
+
+    def has_import_permission(self, request):
+        return request.user.has_perm("campaigns.add_lead")
+
+
+def _import_redirect(model_admin, request, queryset, param):
+    """Admin action: open the CSV upload for exactly one selected campaign or list."""
+    if queryset.count() != 1:
+        model_admin.message_user(request, "Select exactly one to import a CSV file into.", messages.WARNING)
+        return None
+    return redirect(f"{reverse('admin:campaigns_lead_import')}?{param}={queryset.get().pk}")
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Read-only history of CSV imports with their progress, counts and error file."""
+
+    list_display = ("id", "original_name", "campaign", "lead_list", "status", "progress", "accepted", "rejected",
+                    "created_by", "created_at")
+    list_filter = ("status", "campaign")
+    list_select_related = ("campaign", "lead_list", "created_by")
+    search_fields = ("original_name",)
+    ordering = ("-id",)
+    fields = ("original_name", "campaign", "lead_list", "status", "progress", "counts_table", "message",
+              "error_download", "encoding", "delimiter", "mapping", "created_by", "created_at", "started_at",
+              "heartbeat_at", "finished_at")
+    readonly_fields = fields
+    actions = ["resume_imports"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Progress")
+    def progress(self, obj):
+        p = imports.job_progress(obj)
+        url = reverse("admin:campaigns_lead_import_progress", args=[obj.pk])
+        return format_html('<a href="{}">{}% ({} / {} rows)</a>', url, p["percent"], obj.processed_rows,
+                           obj.total_rows if obj.total_rows is not None else "?")
+
+    @admin.display(description="Imported")
+    def accepted(self, obj):
+        return (obj.counts or {}).get("accepted", 0)
+
+    @admin.display(description="Rejected")
+    def rejected(self, obj):
+        return sum(v for k, v in (obj.counts or {}).items() if k not in ("accepted", "resumes"))
+
+    @admin.display(description="Counts")
+    def counts_table(self, obj):
+        labels = dict(imports.OUTCOMES)
+        items = [(labels.get(k, k), v) for k, v in (obj.counts or {}).items() if k != "resumes"]
+        return format_html("<br>".join(["{}: {}"] * len(items)), *[x for pair in items for x in pair]) if items else "—"
+
+    @admin.display(description="Error file")
+    def error_download(self, obj):
+        if not obj.error_file:
+            return "—"
+        return format_html('<a href="{}">Download rejected rows (CSV)</a>',
+                           reverse("admin:campaigns_lead_import_errors", args=[obj.pk]))
+
+    @admin.action(description="Resume selected imports that stopped")
+    def resume_imports(self, request, queryset):
+        from .tasks import enqueue_import
+
+        stopped = queryset.filter(status__in=[ImportJob.Status.FAILED, ImportJob.Status.RUNNING])
+        ids = list(stopped.values_list("pk", flat=True))
+        # failed jobs go back to the queue and resume at processed_rows; running ones only if stalled
+        ImportJob.objects.filter(pk__in=ids, status=ImportJob.Status.FAILED).update(
+            status=ImportJob.Status.QUEUED, finished_at=None)
+        for job_id in ids:
+            enqueue_import(job_id, resumed=True)
+        self.message_user(request, f"{len(ids)} import(s) resumed from where they stopped.", messages.SUCCESS)
 
 
 @admin.register(Partner)
@@ -126,7 +216,26 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     list_per_page = 50
     ordering = ("-id",)
     action_form = DncScopeForm
-    actions = ["cancel_leads", "add_to_campaign_dnc", "add_to_global_dnc"]
+    actions = ["cancel_leads", "add_to_campaign_dnc", "add_to_global_dnc", "export_csv"]
+    change_list_template = "admin/campaigns/lead/change_list.html"
+
+    def get_urls(self):
+        from .import_views import ImportViews
+
+        views = ImportViews(self)
+        wrap = self.admin_site.admin_view
+        return [
+            path("import/", wrap(views.upload), name="campaigns_lead_import"),
+            path("import/<int:job_id>/map/", wrap(views.mapping), name="campaigns_lead_import_map"),
+            path("import/<int:job_id>/preview/", wrap(views.preview), name="campaigns_lead_import_preview"),
+            path("import/<int:job_id>/", wrap(views.progress), name="campaigns_lead_import_progress"),
+            path("import/<int:job_id>/status.json", wrap(views.status), name="campaigns_lead_import_status"),
+            path("import/<int:job_id>/errors.csv", wrap(views.errors), name="campaigns_lead_import_errors"),
+        ] + super().get_urls()
+
+    @admin.action(description="Export selected leads as CSV")
+    def export_csv(self, request, queryset):
+        return imports.stream_leads_csv(queryset, "leads.csv")
     fieldsets = (
         (None, {"fields": ("campaign", "lead_list", "partner", "status")}),
         ("Contact", {"fields": ("phone", "phone_alt", "first_name", "last_name", "email")}),
