@@ -71,6 +71,8 @@ LEAD_FIELDS = {"listId": "int", "customerKey": "str", "timezone": "str", "phone1
                "agentId": "int"}
 UPDATE_FIELDS = {**LEAD_FIELDS, "isCompleted": "bool"}
 INVALID = "The given data was invalid."
+TYPES = {"int": int, "str": str, "dict": dict, "bool": bool}
+TYPE_WORDS = {"int": "an integer", "str": "a string", "dict": "an object", "bool": "a boolean"}
 
 
 @lru_cache(maxsize=512)
@@ -201,11 +203,8 @@ class PlatformSim(VendorSim):
                 continue
             if value is None:
                 continue
-            ok = {"int": isinstance(value, int) and not isinstance(value, bool),
-                  "str": isinstance(value, str), "dict": isinstance(value, dict),
-                  "bool": isinstance(value, bool)}[kind]
-            if not ok:
-                errors[key] = [f"The {key} must be {'an integer' if kind == 'int' else 'an object' if kind == 'dict' else 'a ' + {'str': 'string', 'bool': 'boolean'}[kind]}."]
+            if type(value) is not TYPES[kind]:      # exact types: JSON gives no subclasses; bool is not int
+                errors[key] = [f"The {key} must be {TYPE_WORDS[kind]}."]
         if create and data.get("listId") is None:
             errors.setdefault("listId", ["The list id field is required."])
         list_id = data.get("listId")
