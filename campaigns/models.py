@@ -78,6 +78,16 @@ class Campaign(models.Model):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        old = None
+        if self.pk:
+            old = Campaign.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+        super().save(*args, **kwargs)
+        if old is not None and old != self.status:
+            from .signals import campaign_status_changed
+
+            campaign_status_changed.send(sender=Campaign, campaign=self, old=old, new=self.status)
+
     def clean(self):
         if self.calling_start and self.calling_end and self.calling_start >= self.calling_end:
             raise ValidationError({"calling_end": "The calling window must end after it starts."})

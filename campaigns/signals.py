@@ -9,3 +9,5 @@ from django.dispatch import Signal
 leads_accepted = Signal()
 # kwargs: leads (list[Lead]), operation ("end_contact" | "dnc" | "erase")
 leads_withdrawn = Signal()
+# kwargs: campaign, old, new - a campaign's status changed (sent after save)
+campaign_status_changed = Signal()

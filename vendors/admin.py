@@ -2,9 +2,18 @@
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from .models import Destination, VendorAccount
+from campaigns.admin import CampaignAdmin, LeadAdmin
+from campaigns.paginators import EstimatedCountPaginator
+
+from . import registry, services
+from .integrations.base import VendorError
+from .models import Delivery, DeliveryAttempt, Destination, VendorAccount
 
 
 class SecretJSONWidget(forms.Textarea):
@@ -68,15 +77,18 @@ class DestinationInline(admin.TabularInline):
 @admin.register(VendorAccount)
 class VendorAccountAdmin(admin.ModelAdmin):
     form = VendorAccountForm
-    list_display = ("name", "kind", "base_url", "is_enabled", "timeout_seconds", "max_requests_per_second", "credential_keys")
+    list_display = ("name", "kind", "base_url", "is_enabled", "circuit", "timeout_seconds", "max_requests_per_second",
+                    "credential_keys")
     list_filter = ("kind", "is_enabled")
     search_fields = ("name", "base_url")
-    readonly_fields = ("credential_keys", "created_at", "updated_at")
+    readonly_fields = ("credential_keys", "circuit", "last_error", "created_at", "updated_at")
+    actions = ["test_connection", "close_circuit"]
     inlines = [DestinationInline]
     fieldsets = (
         (None, {"fields": ("name", "kind", "base_url", "is_enabled")}),
         ("Credentials", {"fields": ("credential_keys", "credentials")}),
         ("Limits", {"fields": ("timeout_seconds", "max_requests_per_second", "max_attempts")}),
+        ("Health", {"fields": ("circuit", "last_error")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
@@ -85,16 +97,48 @@ class VendorAccountAdmin(admin.ModelAdmin):
         keys = sorted((obj.credentials or {}).keys()) if obj and obj.pk else []
         return ", ".join(f"{k} (set)" for k in keys) or "none"
 
+    @admin.display(description="Circuit")
+    def circuit(self, obj):
+        if obj.circuit_open_until and obj.circuit_open_until > timezone.now():
+            return format_html('<strong style="color:#ba2121">paused until {} UTC</strong> ({} failures)',
+                               f"{obj.circuit_open_until:%H:%M:%S}", obj.consecutive_failures)
+        if obj.consecutive_failures:
+            return f"closed ({obj.consecutive_failures} recent failures)"
+        return "closed"
+
+    @admin.action(description="Test connection")
+    def test_connection(self, request, queryset):
+        for account in queryset:
+            client = registry.client_for_account(account)
+            try:
+                report = client.check_connection()
+            except VendorError as exc:
+                self.message_user(request, f"{account.name}: failed: {exc.message}", messages.ERROR)
+                continue
+            level = messages.SUCCESS if report.ok else messages.ERROR
+            call = f" ({report.checked_call})" if report.checked_call else ""
+            self.message_user(request, f"{account.name}{call}: {client.redact(report.message)}", level)
+
+    @admin.action(description="Resume now (close the circuit breaker)")
+    def close_circuit(self, request, queryset):
+        n = queryset.update(consecutive_failures=0, circuit_open_until=None)
+        services.wake()
+        self.message_user(request, f"{n} account(s) resumed.")
+
 
 @admin.register(Destination)
 class DestinationAdmin(admin.ModelAdmin):
     form = DestinationForm
-    list_display = ("__str__", "campaign", "account", "kind", "remote_ref", "is_enabled", "has_secret")
+    list_display = ("__str__", "campaign", "account", "kind", "remote_ref", "is_enabled", "has_secret", "remote_status")
     list_filter = ("is_enabled", "account__kind", "account", "campaign")
     list_select_related = ("campaign", "account")
     search_fields = ("campaign__name", "account__name", "remote_ref")
     autocomplete_fields = ("campaign", "account")
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("remote_status", "remote_status_message", "delivery_counts", "created_at", "updated_at")
+
+    @admin.display(description="Deliveries")
+    def delivery_counts(self, obj):
+        return _counts_html(obj)
 
     @admin.display(description="Vendor")
     def kind(self, obj):
@@ -103,3 +147,136 @@ class DestinationAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="Secret set")
     def has_secret(self, obj):
         return bool(obj.secret)
+
+
+def _counts_html(destination) -> str:
+    if not destination.pk:
+        return "—"
+    rows = (Delivery.objects.filter(destination=destination).values("operation", "status")
+            .annotate(n=Count("id")).order_by("operation", "status"))
+    if not rows:
+        return "none yet"
+    base = reverse("admin:vendors_delivery_changelist")
+    return format_html_join(
+        ", ", '<a href="{}?destination__id__exact={}&amp;operation__exact={}&amp;status__exact={}">{} {}: {}</a>',
+        ((base, destination.pk, r["operation"], r["status"], r["operation"], r["status"], r["n"]) for r in rows))
+
+
+class CampaignDestinationInline(admin.TabularInline):
+    """Each campaign page lists its vendors with delivery counts per status."""
+
+    model = Destination
+    form = DestinationForm
+    extra = 0
+    fields = ("account", "remote_ref", "is_enabled", "remote_status", "counts")
+    readonly_fields = ("remote_status", "counts")
+    autocomplete_fields = ("account",)
+    show_change_link = True
+    verbose_name_plural = "Vendors (destinations) and delivery counts"
+
+    @admin.display(description="Deliveries by status")
+    def counts(self, obj):
+        return _counts_html(obj)
+
+
+class DeliveryInline(admin.TabularInline):
+    """A lead's page: what each vendor answered, and the last attempts."""
+
+    model = Delivery
+    extra = 0
+    can_delete = False
+    fields = ("destination", "operation", "status", "attempts", "code", "message", "remote_ref", "due_at",
+              "updated_at", "recent_attempts")
+    readonly_fields = fields
+    show_change_link = True
+    verbose_name_plural = "Deliveries to vendors"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("destination__account", "destination__campaign")
+
+    @admin.display(description="Recent attempts")
+    def recent_attempts(self, obj):
+        attempts = obj.attempt_log.all()[:3]
+        return format_html_join(
+            format_html("<br>"), "{} · HTTP {} · {} {}",
+            ((f"{a.started_at:%Y-%m-%d %H:%M:%S}", a.http_status or "—", a.outcome, a.code) for a in attempts),
+        ) or "—"
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ("started_at", "duration_ms", "request", "http_status", "outcome", "code", "message", "excerpt")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+LeadAdmin.inlines = [*LeadAdmin.inlines, DeliveryInline]
+CampaignAdmin.inlines = [*CampaignAdmin.inlines, CampaignDestinationInline]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "lead_link", "vendor", "campaign", "operation", "status", "attempts", "code",
+                    "short_message", "due_at", "updated_at")
+    list_filter = ("status", "operation", "destination__account__kind", "destination__campaign", "code")
+    list_select_related = ("lead", "destination__account", "destination__campaign")
+    search_fields = ("=lead__phone", "=remote_ref", "=code")
+    search_help_text = "Exact phone (E.164), vendor id or code."
+    raw_id_fields = ("lead", "destination")
+    readonly_fields = [f.name for f in Delivery._meta.fields]
+    inlines = [DeliveryAttemptInline]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    ordering = ("-id",)
+    actions = ["retry_now", "cancel"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_search_results(self, request, queryset, search_term):
+        from campaigns.phones import try_normalize_phone
+
+        phone = try_normalize_phone(search_term.strip()) if search_term.strip() else None
+        if phone:
+            return queryset.filter(lead__phone=phone), False
+        return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description="Lead", ordering="lead_id")
+    def lead_link(self, obj):
+        return format_html('<a href="{}">{}</a>', reverse("admin:campaigns_lead_change", args=[obj.lead_id]),
+                           obj.lead.phone)
+
+    @admin.display(description="Vendor", ordering="destination__account__kind")
+    def vendor(self, obj):
+        return obj.destination.account.name
+
+    @admin.display(description="Campaign")
+    def campaign(self, obj):
+        return obj.destination.campaign.name
+
+    @admin.display(description="Message")
+    def short_message(self, obj):
+        return (obj.message[:80] + "…") if len(obj.message) > 80 else obj.message
+
+    @admin.action(description="Retry now")
+    def retry_now(self, request, queryset):
+        now = timezone.now()
+        n = queryset.exclude(status__in=[Delivery.Status.ACCEPTED, Delivery.Status.IN_FLIGHT]).update(
+            status=Delivery.Status.PENDING, due_at=now, attempts=0, finished_at=None, updated_at=now)
+        services.wake()
+        self.message_user(request, f"{n} delivery(ies) queued to retry now (accepted and in-flight ones left alone).")
+
+    @admin.action(description="Cancel (do not send)")
+    def cancel(self, request, queryset):
+        now = timezone.now()
+        n = queryset.filter(status=Delivery.Status.PENDING).update(
+            status=Delivery.Status.SKIPPED, code="cancelled_by_staff",
+            message=f"Cancelled by {request.user.get_username()}.", finished_at=now, updated_at=now)
+        self.message_user(request, f"{n} pending delivery(ies) cancelled.")

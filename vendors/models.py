@@ -29,6 +29,12 @@ class VendorAccount(models.Model):
         help_text="Shared by every worker that talks to this account.",
     )
     max_attempts = models.PositiveSmallIntegerField(default=8, validators=[MinValueValidator(1)])
+    # circuit breaker: after repeated transient failures the account pauses until circuit_open_until
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    circuit_open_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    # shared rate limit: the next moment a request may start (reserved atomically by workers)
+    next_request_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -57,6 +63,9 @@ class Destination(models.Model):
         help_text="For vendors whose key names one campaign (Aktify API key, Aimylogic token). Encrypted; never shown again.",
     )
     is_enabled = models.BooleanField(default=True)
+    remote_status = models.CharField(max_length=32, blank=True, editable=False,
+                                     help_text="Last campaign status set at the vendor (8x8).")
+    remote_status_message = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -76,3 +85,83 @@ class Destination(models.Model):
         errors = client_class(self.account.kind).validate_settings(self.settings or {})
         if errors:
             raise ValidationError({"settings": [f"{k}: {v}" for k, v in errors.items()]})
+
+
+class Delivery(models.Model):
+    """One lead × destination × operation: the outbox row and its outcome."""
+
+    class Operation(models.TextChoices):
+        PUSH = "push", "Push lead"
+        END_CONTACT = "end_contact", "End contact"
+        DNC = "dnc", "Push DNC"
+        ERASE = "erase", "Erase person"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_FLIGHT = "in_flight", "In flight"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed (gave up)"
+        SKIPPED = "skipped", "Skipped"
+        UNSUPPORTED = "unsupported", "Unsupported by vendor"
+
+    OPEN = (Status.PENDING, Status.IN_FLIGHT)
+
+    lead = models.ForeignKey("campaigns.Lead", on_delete=models.CASCADE, related_name="deliveries")
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="deliveries")
+    operation = models.CharField(max_length=16, choices=Operation.choices, default=Operation.PUSH)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField(help_text="When the next attempt may be made.")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds this row until then.")
+    remote_ref = models.CharField(max_length=200, blank=True, help_text="The vendor's id for this lead.")
+    code = models.CharField(max_length=64, blank=True)
+    message = models.TextField(blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["lead", "destination", "operation"], name="delivery_one_per_operation"),
+        ]
+        indexes = [
+            # "what is due": pending rows by due time, and expired leases
+            models.Index(fields=["due_at"], name="delivery_due_idx", condition=models.Q(status="pending")),
+            models.Index(fields=["lease_until"], name="delivery_lease_idx", condition=models.Q(status="in_flight")),
+            # the admin's filters and the campaign summary
+            models.Index(fields=["status", "-id"], name="delivery_status_idx"),
+            models.Index(fields=["destination", "status"], name="delivery_destination_idx"),
+            models.Index(fields=["code"], name="delivery_code_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_operation_display()} lead {self.lead_id} → {self.destination_id}: {self.status}"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across every retry of this delivery."""
+        return f"leadhub-delivery-{self.pk}"
+
+
+class DeliveryAttempt(models.Model):
+    """One try of one delivery: what was sent where, and what came back (secrets removed)."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    request = models.CharField(max_length=500, blank=True, help_text="Method and URL, secrets removed.")
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=16)
+    code = models.CharField(max_length=64, blank=True)
+    message = models.TextField(blank=True)
+    excerpt = models.TextField(blank=True, help_text="Start of the vendor's answer, secrets removed.")
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["started_at"], name="attempt_started_idx")]
+
+    def __str__(self):
+        return f"Attempt on delivery {self.delivery_id} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.outcome}"

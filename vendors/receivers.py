@@ -1,1 +1,25 @@
-"""Receivers of campaigns' intake signals (delivery planning lands with the pipeline)."""
+"""vendors follows campaigns through its signals (campaigns never imports vendors)."""
+from django.db import transaction
+from django.dispatch import receiver
+
+from campaigns.signals import campaign_status_changed, leads_accepted, leads_withdrawn
+
+from . import services
+
+
+@receiver(leads_accepted, dispatch_uid="vendors.plan_push")
+def plan_push(sender, leads, **kwargs):
+    services.plan_push(leads)
+
+
+@receiver(leads_withdrawn, dispatch_uid="vendors.plan_withdrawal")
+def plan_withdrawal(sender, leads, operation, **kwargs):
+    services.plan_withdrawal(leads, operation)
+
+
+@receiver(campaign_status_changed, dispatch_uid="vendors.sync_campaign_status")
+def campaign_status(sender, campaign, old, new, **kwargs):
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task("vendors.tasks.sync_campaign_status", campaign.pk,
+                                             task_name=f"campaign {campaign.pk} status"))

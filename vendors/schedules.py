@@ -1,0 +1,19 @@
+"""The periodic schedules LeadHub needs (installed by a migration and by `setup_schedules`)."""
+
+SCHEDULES = [
+    # the safety net of the outbox: anything due (retries, opened windows, lost wake-ups)
+    {"name": "leadhub: deliver due", "func": "vendors.tasks.deliver_due", "schedule_type": "I", "minutes": 1},
+    {"name": "leadhub: prune attempts", "func": "vendors.tasks.prune_attempts", "schedule_type": "D", "minutes": None},
+]
+
+
+def install_schedules(Schedule=None):
+    if Schedule is None:
+        from django_q.models import Schedule
+    done = []
+    for spec in SCHEDULES:
+        spec = dict(spec)
+        name = spec.pop("name")
+        _, created = Schedule.objects.update_or_create(name=name, defaults={**spec, "repeats": -1})
+        done.append((name, created))
+    return done

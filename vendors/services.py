@@ -1,0 +1,440 @@
+"""The delivery pipeline: plan deliveries, claim due ones, push a batch, record per-item results.
+
+The database is the queue of record. Planning writes ``Delivery`` rows in the
+transaction that accepted or withdrew the leads (an outbox); workers claim due
+rows (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers with
+IMMEDIATE transactions), mark them ``in_flight`` with a lease, call the vendor
+outside any transaction, and write one result and one attempt per item. A
+worker that dies leaves rows whose lease expires; they are claimed again, and
+idempotency keys / duplicate answers keep the vendor from creating them twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from campaigns.intake import WITHDRAWN, dnc_phones
+from campaigns.models import Campaign, Lead
+
+from . import registry
+from .integrations.base import ACCEPTED, REJECTED, RETRY, UNSUPPORTED, Item, ItemResult, VendorError
+from .models import Delivery, DeliveryAttempt, Destination, VendorAccount
+from .windows import next_open, window_for
+
+log = logging.getLogger(__name__)
+
+Op, St = Delivery.Operation, Delivery.Status
+LEASE = dt.timedelta(seconds=getattr(settings, "DELIVERY_LEASE_SECONDS", 300))
+SINGLE_ITEM_CLAIM = 16            # single-item vendors: items one worker thread takes per claim
+CIRCUIT_THRESHOLD = 5             # consecutive transient whole-call failures that open the circuit
+CIRCUIT_COOLDOWN = dt.timedelta(seconds=30)
+SCHEDULE_AHEAD = dt.timedelta(days=6)  # push at most this long before the vendor should call
+WITHDRAWAL_OPS = {
+    "end_contact": [Op.END_CONTACT],
+    "dnc": [Op.END_CONTACT, Op.DNC],
+    "erase": [Op.ERASE],
+}
+
+
+def backoff_base() -> float:
+    return float(getattr(settings, "DELIVERY_BACKOFF_BASE_SECONDS", 5))
+
+
+# --------------------------------------------------------------------------- planning
+
+def _destinations_by_campaign(campaign_ids) -> dict[int, list[Destination]]:
+    grouped: dict[int, list[Destination]] = defaultdict(list)
+    for dest in Destination.objects.filter(campaign_id__in=set(campaign_ids), is_enabled=True,
+                                           account__is_enabled=True).select_related("account"):
+        grouped[dest.campaign_id].append(dest)
+    return grouped
+
+
+def push_due_at(lead: Lead, destination: Destination, now: dt.datetime) -> dt.datetime:
+    """When a push may go: vendors that schedule calls get the lead early (the window
+    travels with it); for the others LeadHub waits for the lead's window to open."""
+    start = max(now, lead.scheduled_at) if lead.scheduled_at else now
+    if registry.client_class(destination.account.kind).schedules_calls:
+        contact_at = next_open(window_for(lead), start)
+        return max(now, contact_at - SCHEDULE_AHEAD)
+    return next_open(window_for(lead), start)
+
+
+def plan_push(leads: list[Lead]) -> int:
+    """Plan a push per enabled destination for newly accepted leads (inside their transaction)."""
+    if not leads:
+        return 0
+    destinations = _destinations_by_campaign(lead.campaign_id for lead in leads)
+    if not destinations:
+        return 0
+    now = timezone.now()
+    rows = [Delivery(lead=lead, destination=dest, operation=Op.PUSH, due_at=push_due_at(lead, dest, now))
+            for lead in leads for dest in destinations.get(lead.campaign_id, ())]
+    Delivery.objects.bulk_create(rows, batch_size=2000, ignore_conflicts=True)
+    if rows:
+        transaction.on_commit(wake)
+    return len(rows)
+
+
+def plan_withdrawal(leads: list[Lead], operation: str) -> int:
+    """Stop contact: skip pushes not yet sent, and plan end_contact/dnc/erase at every
+    vendor that already holds the lead."""
+    ids = [lead.pk for lead in leads]
+    if not ids:
+        return 0
+    now = timezone.now()
+    code = {"end_contact": "withdrawn", "dnc": "dnc", "erase": "erased"}[operation]
+    Delivery.objects.filter(lead_id__in=ids, operation=Op.PUSH, status=St.PENDING).update(
+        status=St.SKIPPED, code=code, message=f"Not sent: the lead was {code} first.", finished_at=now,
+        updated_at=now)
+    held = Delivery.objects.filter(lead_id__in=ids, operation=Op.PUSH, status=St.ACCEPTED)
+    rows = [Delivery(lead_id=lead_id, destination_id=dest_id, operation=op, remote_ref=remote_ref, due_at=now)
+            for lead_id, dest_id, remote_ref in held.values_list("lead_id", "destination_id", "remote_ref")
+            for op in WITHDRAWAL_OPS[operation]]
+    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    if rows:
+        transaction.on_commit(wake)
+    return len(rows)
+
+
+def wake() -> None:
+    """Ask a worker to deliver what is due now (the periodic sweep is the safety net)."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("vendors.tasks.deliver_due", task_name="deliver due", group="deliveries")
+    except Exception:  # a dead broker delays work, never loses it
+        log.warning("could not enqueue a delivery wake-up; the periodic sweep will pick the work up",
+                    exc_info=True)
+
+
+# --------------------------------------------------------------------------- claiming
+
+@dataclass
+class Claim:
+    destination: Destination
+    operation: str
+    deliveries: list[Delivery]
+
+
+def reclaim_expired_leases(now: dt.datetime | None = None) -> int:
+    """Rows whose worker died mid-batch go back to pending."""
+    now = now or timezone.now()
+    return Delivery.objects.filter(status=St.IN_FLIGHT, lease_until__lt=now).update(
+        status=St.PENDING, lease_until=None, due_at=now, updated_at=now)
+
+
+def _due(now: dt.datetime):
+    return (Delivery.objects.filter(status=St.PENDING, due_at__lte=now,
+                                    destination__is_enabled=True, destination__account__is_enabled=True)
+            .exclude(destination__account__circuit_open_until__gt=now)
+            # paused / draft / archived campaigns hold their pushes; withdrawals always go
+            .filter(~Q(operation=Op.PUSH) | Q(destination__campaign__status=Campaign.Status.ACTIVE)))
+
+
+def _locking(queryset):
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset  # SQLite: the IMMEDIATE transaction already serialises claimers
+
+
+def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> Claim | None:
+    """Claim the oldest due group (one destination, one operation), up to the vendor's batch size."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = _due(now)
+        if destination_id:
+            due = due.filter(destination_id=destination_id)
+        first = _locking(due.order_by("due_at").only("id", "destination_id", "operation")).first()
+        if first is None:
+            return None
+        destination = Destination.objects.select_related("account", "campaign").get(pk=first.destination_id)
+        size = registry.client_class(destination.account.kind).max_batch
+        size = size if size > 1 else SINGLE_ITEM_CLAIM
+        rows = list(_locking(due.filter(destination_id=first.destination_id, operation=first.operation)
+                             .order_by("due_at"))
+                    .select_related("lead", "lead__campaign")[:size])
+        Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
+            status=St.IN_FLIGHT, lease_until=now + LEASE, updated_at=now)
+    for d in rows:
+        d.destination = destination
+    return Claim(destination, first.operation, rows)
+
+
+# --------------------------------------------------------------------------- sending
+
+class AccountRateLimiter:
+    """Spaces requests to one account across every worker: each request reserves the next
+    free slot on the account row (one short transaction) and sleeps until it."""
+
+    def __init__(self, account: VendorAccount):
+        self.account_id = account.pk
+        self.interval = dt.timedelta(seconds=1.0 / account.max_requests_per_second)
+
+    def __call__(self) -> None:
+        with transaction.atomic():
+            row = _locking(VendorAccount.objects.filter(pk=self.account_id)).only("next_request_at").get()
+            now = timezone.now()
+            slot = max(now, row.next_request_at or now)
+            VendorAccount.objects.filter(pk=self.account_id).update(next_request_at=slot + self.interval)
+        wait = (slot - now).total_seconds()
+        if wait > 0:
+            time.sleep(wait)
+
+
+def _item(delivery: Delivery, schedules_calls: bool, now: dt.datetime) -> Item:
+    lead = delivery.lead
+    window = window_for(lead)
+    start = max(now, lead.scheduled_at) if lead.scheduled_at else now
+    contact_at = next_open(window, start)
+    return Item(id=delivery.pk, lead=lead, remote_ref=delivery.remote_ref,
+                idempotency_key=delivery.idempotency_key, window=window,
+                contact_at=contact_at if contact_at > now else None)
+
+
+@dataclass
+class Outcome:
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, status: str, n: int = 1):
+        self.counts[status] += n
+
+
+def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
+    """Re-check, send and record one claimed group. Never raises for vendor trouble."""
+    outcome = outcome or Outcome()
+    destination, operation = claimed.destination, claimed.operation
+    account = destination.account
+    client_cls = registry.client_class(account.kind)
+    now = timezone.now()
+    deliveries = {d.pk: d for d in claimed.deliveries}
+    pre: list[ItemResult] = []
+    items: list[Item] = []
+    released: list[Delivery] = []
+    if operation == Op.PUSH:
+        blocked = dnc_phones([str(d.lead.phone) for d in deliveries.values()], destination.campaign_id)
+        for d in deliveries.values():
+            lead = d.lead
+            if lead.status in WITHDRAWN:
+                pre.append(ItemResult(d.pk, "skipped", code="withdrawn",
+                                      message=f"Not sent: the lead is {lead.get_status_display().lower()}."))
+            elif str(lead.phone) in blocked:
+                pre.append(ItemResult(d.pk, "skipped", code="dnc", message="Not sent: the number is on the DNC list."))
+            else:
+                item = _item(d, client_cls.schedules_calls, now)
+                if item.contact_at and not client_cls.schedules_calls:
+                    d.due_at = item.contact_at  # window closed (or scheduled later): wait, no attempt used
+                    released.append(d)
+                else:
+                    items.append(item)
+    else:
+        items = [Item(id=d.pk, lead=d.lead, remote_ref=d.remote_ref, idempotency_key=d.idempotency_key)
+                 for d in deliveries.values()]
+
+    results: list[ItemResult] = list(pre)
+    exchange_by_item: dict[int, tuple[str, str]] = {}
+    call_error: VendorError | None = None
+    if items:
+        client = registry.client_for(destination, throttle=AccountRateLimiter(account))
+        method = {Op.PUSH: client.push, Op.END_CONTACT: client.end_contact, Op.DNC: client.dnc,
+                  Op.ERASE: client.erase}[operation]
+        chunks = [items[i:i + client.max_batch] for i in range(0, len(items), max(1, client.max_batch))]
+        for chunk in chunks:
+            before = len(client.exchanges)
+            try:
+                got = method(chunk)
+            except VendorError as exc:
+                call_error = exc
+                got = client.fail_all(chunk, exc)
+            except Exception as exc:  # a client bug must not lose the batch
+                log.exception("%s client crashed on %d item(s)", account.kind, len(chunk))
+                call_error = VendorError(f"LeadHub could not talk to {client.label}: {type(exc).__name__}.",
+                                         permanent=False, code="client_error")
+                got = client.fail_all(chunk, call_error)
+            got = _complete(chunk, got)
+            results.extend(got)
+            new = client.exchanges[before:]
+            if new:
+                last = new[-1]
+                summary = (f"{last.method} {last.url}"[:500], last.excerpt or last.error, last.started_at,
+                           sum(e.duration_ms for e in new))
+                for item in chunk:
+                    exchange_by_item[item.id] = summary
+        _update_circuit(account, call_error, any(r.status != RETRY for r in results))
+    _record(deliveries, results, released, exchange_by_item, account, operation, now, outcome)
+    return outcome
+
+
+def _complete(chunk: list[Item], got: list[ItemResult]) -> list[ItemResult]:
+    """One result per item whatever the client returned."""
+    by_id = {r.item_id: r for r in got if r.item_id in {i.id for i in chunk}}
+    return [by_id.get(i.id) or ItemResult(i.id, RETRY, code="no_result", message="The vendor client returned no "
+                                          "result for this item.") for i in chunk]
+
+
+def _update_circuit(account: VendorAccount, error: VendorError | None, any_answer: bool) -> None:
+    now = timezone.now()
+    if error is not None and not error.permanent and not any_answer:
+        VendorAccount.objects.filter(pk=account.pk).update(
+            consecutive_failures=F("consecutive_failures") + 1, last_error=error.message[:1000])
+        failures = VendorAccount.objects.values_list("consecutive_failures", flat=True).get(pk=account.pk)
+        if failures >= CIRCUIT_THRESHOLD:
+            pause = CIRCUIT_COOLDOWN * (2 ** min(failures - CIRCUIT_THRESHOLD, 6))
+            VendorAccount.objects.filter(pk=account.pk).update(circuit_open_until=now + pause)
+            log.warning("circuit open for %s after %d failures: pausing %ss", account.name, failures,
+                        pause.total_seconds())
+    elif account.consecutive_failures or account.circuit_open_until:
+        VendorAccount.objects.filter(pk=account.pk).update(consecutive_failures=0, circuit_open_until=None)
+
+
+def retry_delay(attempts: int, retry_after: float | None) -> float:
+    """Exponential backoff with full jitter, at least what the vendor asked for."""
+    base = min(3600.0, backoff_base() * (2 ** max(0, attempts - 1)))
+    delay = random.uniform(base / 2, base)
+    return max(delay, retry_after or 0)
+
+
+def _record(deliveries, results, released, exchange_by_item, account, operation, now, outcome) -> None:
+    done = timezone.now()
+    attempts: list[DeliveryAttempt] = []
+    changed: list[Delivery] = []
+    accepted_pushes: list[Delivery] = []
+    for result in results:
+        d = deliveries[result.item_id]
+        status = result.status
+        sent = result.item_id in exchange_by_item
+        if status != "skipped":
+            d.attempts += 1
+        d.code, d.message, d.http_status = result.code[:64], result.message[:2000], result.http_status
+        d.lease_until = None
+        if status == ACCEPTED:
+            d.status, d.finished_at = St.ACCEPTED, done
+            d.remote_ref = result.remote_ref or d.remote_ref
+            if operation == Op.PUSH:
+                accepted_pushes.append(d)
+        elif status in (REJECTED, UNSUPPORTED, "skipped"):
+            d.status = {REJECTED: St.REJECTED, UNSUPPORTED: St.UNSUPPORTED, "skipped": St.SKIPPED}[status]
+            d.finished_at = done
+        elif d.attempts >= account.max_attempts:
+            d.status, d.finished_at = St.FAILED, done
+            d.message = f"Gave up after {d.attempts} attempts. Last answer: {result.message}"[:2000]
+        else:
+            d.status = St.PENDING
+            d.due_at = done + dt.timedelta(seconds=retry_delay(d.attempts, result.retry_after))
+        outcome.add(d.status)
+        changed.append(d)
+        request, excerpt, started, duration = exchange_by_item.get(result.item_id, ("", "", done, 0))
+        if status != "skipped" or sent:
+            attempts.append(DeliveryAttempt(delivery_id=d.pk, started_at=started, duration_ms=duration,
+                                            request=request, http_status=result.http_status,
+                                            outcome=result.status, code=d.code, message=d.message, excerpt=excerpt))
+    for d in released:
+        d.status, d.lease_until = St.PENDING, None
+        outcome.add("waiting_for_window")
+        changed.append(d)
+    with transaction.atomic():
+        Delivery.objects.bulk_update(changed, ["status", "attempts", "due_at", "lease_until", "remote_ref", "code",
+                                               "message", "http_status", "finished_at"], batch_size=1000)
+        if changed:
+            Delivery.objects.filter(pk__in=[d.pk for d in changed]).update(updated_at=done)
+        DeliveryAttempt.objects.bulk_create(attempts, batch_size=1000)
+        # a lead withdrawn while its push was in flight: tell the vendor now that it holds it
+        if accepted_pushes:
+            late = Lead.objects.filter(pk__in=[d.lead_id for d in accepted_pushes], status__in=WITHDRAWN)
+            for status, operation in ((Lead.Status.DNC, "dnc"), (Lead.Status.CANCELLED, "end_contact")):
+                plan_withdrawal([lead for lead in late if lead.status == status], operation)
+
+
+# --------------------------------------------------------------------------- running
+
+def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
+                progress=None) -> dict[str, int]:
+    """Process everything due now with a bounded pool of threads; returns counts per status."""
+    threads = threads or getattr(settings, "DELIVERY_THREADS", 4)
+    deadline = time.monotonic() + (time_budget if time_budget is not None else 240)
+    reclaim_expired_leases()
+    outcome = Outcome()
+    lock = threading.Lock()
+
+    def worker():
+        local = Outcome()
+        try:
+            while time.monotonic() < deadline:
+                claimed = claim()
+                if claimed is None:
+                    break
+                before = sum(local.counts.values())
+                process(claimed, local)
+                if progress:
+                    progress(sum(local.counts.values()) - before)
+        finally:
+            with lock:
+                for key, value in local.counts.items():
+                    outcome.add(key, value)
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()
+
+    if threads <= 1 or connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
+            ("file:memorydb", ":memory:")):
+        worker()  # in-memory SQLite (tests) cannot be shared across threads
+    else:
+        close_old_connections()
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deliver") as pool:
+            for future in [pool.submit(worker) for _ in range(threads)]:
+                future.result()
+    return dict(outcome.counts)
+
+
+def pending_summary() -> dict[str, int]:
+    now = timezone.now()
+    return {
+        "due now": _due(now).count(),
+        "waiting": Delivery.objects.filter(status=St.PENDING, due_at__gt=now).count(),
+        "in flight": Delivery.objects.filter(status=St.IN_FLIGHT).count(),
+    }
+
+
+# --------------------------------------------------------------------------- campaign status
+
+EIGHT_BY_EIGHT_STATUS = {
+    Campaign.Status.ACTIVE: "RUNNING",
+    Campaign.Status.PAUSED: "PAUSED",
+    Campaign.Status.ARCHIVED: "STOPPED",
+    Campaign.Status.DRAFT: "PAUSED",
+}
+
+
+def sync_campaign_status(campaign_id: int) -> list[tuple[Destination, str]]:
+    """Mirror a campaign's status at vendors with campaign control (8x8 PATCH)."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    outcomes = []
+    for dest in Destination.objects.filter(campaign=campaign, is_enabled=True).select_related("account"):
+        client = registry.client_for(dest)
+        setter = getattr(client, "set_campaign_status", None)
+        if setter is None:
+            continue
+        wanted = EIGHT_BY_EIGHT_STATUS[campaign.status]
+        try:
+            setter(wanted)
+            message = f"Set to {wanted} at {timezone.now():%Y-%m-%d %H:%M:%S} UTC."
+            dest.remote_status = wanted
+        except VendorError as exc:
+            message = f"Could not set {wanted}: {exc.message}"
+        dest.remote_status_message = message
+        Destination.objects.filter(pk=dest.pk).update(remote_status=dest.remote_status,
+                                                      remote_status_message=message)
+        outcomes.append((dest, message))
+    if campaign.status == Campaign.Status.ACTIVE:
+        wake()
+    return outcomes
