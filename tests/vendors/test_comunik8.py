@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import logging
 import time
+import urllib.error
 import urllib.request
 
 import pytest

@@ -36,6 +36,7 @@ Points of the contract that are easy to get wrong:
 """
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -83,8 +84,6 @@ def text_value(value: Any) -> str:
     if hasattr(value, "as_e164"):
         return e164(value)
     if isinstance(value, (dict, list)):
-        import json
-
         return json.dumps(value, separators=(",", ":"), sort_keys=True)
     return str(value)
 
