@@ -137,6 +137,8 @@ def exception_handler(exc, context):
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
     code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
     message = str(detail)
+    if isinstance(exc, exceptions.NotAuthenticated):
+        message = "No API key. Send your key in the X-API-Key header (or 'Authorization: Bearer <key>')."
     if isinstance(exc, exceptions.ParseError):
         code, message = "parse_error", f"The request body is not valid JSON: {detail}"
     response.data = error_body(_TOP_CODES.get(code, code), message)

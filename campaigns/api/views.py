@@ -1,6 +1,8 @@
 """Partner API views. Thin: serializers check shape, ``campaigns.intake`` does the work."""
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.db.models import Q
 from django.http import Http404
@@ -55,6 +57,21 @@ def scoped_campaign(request, slug: str, field: str = "campaign"):
     if campaign is None:
         raise field_error(field, "invalid_field", scoping.unknown_campaign_message(slug))
     return campaign
+
+
+_LEAD_REF = re.compile(r"\s*\(lead \d+\)")
+
+
+def public_rejection(result) -> tuple[str, str, dict]:
+    """Intake's rejection without internal references.
+
+    A duplicate may be another partner's lead in a shared campaign: the partner
+    learns the number is taken (true and needed), never that lead's id.
+    """
+    clean = lambda text: _LEAD_REF.sub("", text)  # noqa: E731
+    fields = {name: [{"code": i["code"], "message": clean(i["message"])} for i in items]
+              for name, items in result.fields.items()}
+    return result.code, clean(result.message), fields
 
 
 def partner_source(request) -> str:
@@ -147,8 +164,8 @@ class LeadListCreateView(PartnerView, generics.ListAPIView):
         [result] = intake.submit([row], campaign=campaign, partner=request.auth.partner,
                                  source=partner_source(request), dry_run=dry_run)
         if not result.accepted:
-            raise ApiError(result.code, result.message, result.fields,
-                           status_code=REJECTION_STATUS.get(result.code, 400))
+            code, message, fields = public_rejection(result)
+            raise ApiError(code, message, fields, status_code=REJECTION_STATUS.get(code, 400))
         lead = result.lead
         body = {"id": None if dry_run else lead.pk, "status": lead.status, "phone": str(lead.phone),
                 "campaign": campaign.slug, "dry_run": dry_run}
@@ -189,7 +206,7 @@ class LeadBulkCreateView(PartnerView):
                                   "phone": str(result.lead.phone), "error": None}
             else:
                 phone = rows[result.index].get("phone")
-                results[index] = _bulk_rejection(index, phone, result.code, result.message, result.fields)
+                results[index] = _bulk_rejection(index, phone, *public_rejection(result))
         accepted = sum(1 for r in results if r["status"] == "accepted")
         body = {"dry_run": dry_run, "campaign": campaign.slug,
                 "summary": {"accepted": accepted, "rejected": len(results) - accepted}, "results": results}
