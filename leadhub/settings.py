@@ -172,6 +172,11 @@ if env.bool("Q_SYNC", default=False):
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
     raise ImproperlyConfigured("Q_TIMEOUT must be shorter than Q_RETRY, or tasks would run twice.")
 
+# --- delivery pipeline ---------------------------------------------------
+DELIVERY_THREADS = env.int("DELIVERY_THREADS", default=4)            # parallel senders per worker task
+DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=300)  # claimed rows return after this
+DELIVERY_BACKOFF_BASE_SECONDS = env.float("DELIVERY_BACKOFF_BASE_SECONDS", default=5)
+
 # --- API ------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

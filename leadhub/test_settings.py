@@ -10,4 +10,9 @@ from leadhub.settings import *  # noqa: E402,F401,F403
 from leadhub.settings import Q_CLUSTER  # noqa: E402
 
 Q_CLUSTER["sync"] = True
+# A file-backed SQLite test database, so a real qcluster subprocess can share it.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"]["NAME"] = os.path.join(os.environ["LEADHUB_VAR_DIR"], "test.sqlite3")  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DELIVERY_THREADS = 1  # test transactions are invisible to other threads' connections
+DELIVERY_BACKOFF_BASE_SECONDS = 5

@@ -35,7 +35,6 @@ from .windows import next_open, window_for
 log = logging.getLogger(__name__)
 
 Op, St = Delivery.Operation, Delivery.Status
-LEASE = dt.timedelta(seconds=getattr(settings, "DELIVERY_LEASE_SECONDS", 300))
 SINGLE_ITEM_CLAIM = 16            # single-item vendors: items one worker thread takes per claim
 CIRCUIT_THRESHOLD = 5             # consecutive transient whole-call failures that open the circuit
 CIRCUIT_COOLDOWN = dt.timedelta(seconds=30)
@@ -45,6 +44,10 @@ WITHDRAWAL_OPS = {
     "dnc": [Op.END_CONTACT, Op.DNC],
     "erase": [Op.ERASE],
 }
+
+
+def lease() -> dt.timedelta:
+    return dt.timedelta(seconds=getattr(settings, "DELIVERY_LEASE_SECONDS", 300))
 
 
 def backoff_base() -> float:
@@ -166,7 +169,7 @@ def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> 
                              .order_by("due_at"))
                     .select_related("lead", "lead__campaign")[:size])
         Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
-            status=St.IN_FLIGHT, lease_until=now + LEASE, updated_at=now)
+            status=St.IN_FLIGHT, lease_until=now + lease(), updated_at=now)
     for d in rows:
         d.destination = destination
     return Claim(destination, first.operation, rows)
@@ -385,9 +388,8 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
             if threading.current_thread() is not threading.main_thread():
                 connection.close()
 
-    if threads <= 1 or connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-            ("file:memorydb", ":memory:")):
-        worker()  # in-memory SQLite (tests) cannot be shared across threads
+    if threads <= 1:
+        worker()
     else:
         close_old_connections()
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deliver") as pool:
