@@ -253,7 +253,7 @@ def detect_encoding(sample: bytes, complete: bool) -> str:
             return "utf-8"  # the sample cut a character in half
     from charset_normalizer import from_bytes
 
-    best = from_bytes(sample, cp_isolation=["cp1252", "cp1250", "cp1251", "iso8859_15", "mac_roman"]).best()
+    best = from_bytes(sample, cp_isolation=["cp1252", "cp1251"]).best()
     if best is None or best.encoding in ("ascii", "latin_1", "iso8859_15"):
         return "cp1252"
     return best.encoding
@@ -446,20 +446,23 @@ class CsvImporter:
         binary.seek(0)
         text = _open_text(binary, self.encoding)
         reader = csv.reader(text, delimiter=self.delimiter)
-        for record in reader:
-            if any(c.strip() for c in record):
-                if record[0].startswith("\ufeff"):
-                    record[0] = record[0][1:]
-                yield record
-                break
-        else:
-            raise ImportFileError("No header row found. The first row must name the columns, e.g. phone,first_name.")
-        try:
+        try:  # the caller owns ``binary``: detach, never close it
+            for record in reader:
+                if any(c.strip() for c in record):
+                    if record[0].startswith("\ufeff"):
+                        record[0] = record[0][1:]
+                    yield record
+                    break
+            else:
+                raise ImportFileError("No header row found. The first row must name the columns, e.g. phone,first_name.")
             yield from reader
         except csv.Error as exc:
             raise ImportFileError(f"The CSV cannot be read after data row {self.processed}: {exc}.") from exc
         finally:
-            text.detach()
+            try:
+                text.detach()
+            except ValueError:  # the caller closed the file first
+                pass
 
     def read_header(self, binary) -> list[str]:
         records = self.records(binary)
@@ -526,8 +529,8 @@ class CsvImporter:
             self.processed += 1
             pending += 1
             if len(cells) != width:
-                self._reject(cells, "ragged_row",
-                             f"This row has {len(cells)} cells; the header has {width} (check quoting and delimiters).")
+                batch.append((cells, None, f"This row has {len(cells)} cells; the header has {width} "
+                                           "(check quoting and delimiters)."))
             else:
                 batch.append((cells, self.build_row(cells, plan), None))
             if pending >= self.batch_size:
@@ -567,28 +570,35 @@ class CsvImporter:
                                        self.errors.tell() if self.errors is not None else 0))
 
     def _submit(self, batch, phone_col) -> None:
+        """Verdicts for one batch; rejected rows are written in file order."""
+        verdicts: list[tuple[str, str] | None] = [None] * len(batch)
         rows, fresh = [], []
-        for cells, raw, _ in batch:
+        for pos, (cells, raw, ragged) in enumerate(batch):
+            if raw is None:
+                verdicts[pos] = ("ragged_row", ragged)
+                continue
             key = self._phone_key(raw.get("phone") or "")
             if key is not None and key in self.seen:
-                self._reject(cells, "duplicate_in_file", f"The number +{key} appears in an earlier row of this file.")
+                verdicts[pos] = ("duplicate_in_file", f"The number +{key} appears in an earlier row of this file.")
                 continue
-            fresh.append((cells, key))
+            fresh.append((pos, key))
             rows.append(raw)
-        if not rows:
-            return
-        results = intake.submit(rows, campaign=self.campaign, lead_list=self.lead_list,
-                                source=self.source, dry_run=self.dry_run)
-        for (cells, key), result in zip(fresh, results):
-            code = "accepted" if result.accepted else result.code
-            if code in ("accepted", "duplicate", "dnc", "duplicate_in_batch") and key is not None:
-                self.seen.add(key)
-            if result.accepted:
-                self.counts["accepted"] += 1
-            elif code == "duplicate_in_batch":
-                self._reject(cells, "duplicate_in_file", f"The number +{key} appears in an earlier row of this file.")
-            else:
-                self._reject(cells, code, result.message)
+        if rows:
+            results = intake.submit(rows, campaign=self.campaign, lead_list=self.lead_list,
+                                    source=self.source, dry_run=self.dry_run)
+            for (pos, key), result in zip(fresh, results):
+                code = "accepted" if result.accepted else result.code
+                if code in ("accepted", "duplicate", "dnc", "duplicate_in_batch") and key is not None:
+                    self.seen.add(key)
+                if result.accepted:
+                    self.counts["accepted"] += 1
+                elif code == "duplicate_in_batch":
+                    verdicts[pos] = ("duplicate_in_file", f"The number +{key} appears in an earlier row of this file.")
+                else:
+                    verdicts[pos] = (code, result.message)
+        for (cells, _, _), verdict in zip(batch, verdicts):
+            if verdict is not None:
+                self._reject(cells, *verdict)
 
 
 def preview(binary, *, campaign: Campaign, mapping: dict[str, str], encoding: str, delimiter: str,
