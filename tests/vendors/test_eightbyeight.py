@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
 import datetime as dt
 import json
 import logging
@@ -21,6 +22,7 @@ SEED = Path("/work/shared/seeds/003_49fa9a8e5576b093.txt")
 TENANT, TOKEN = "tenant-4711", "cc-action-token-s3cr3t"
 BASIC = "Basic " + base64.b64encode(f"{TENANT}:{TOKEN}".encode()).decode()
 ROOT = "/api/tstats/campaigns"
+_accounts = itertools.count(1)
 STANDARD_HEADERS = {"host", "user-agent", "accept-encoding", "accept", "connection"}
 
 
@@ -55,7 +57,7 @@ def now() -> dt.datetime:
 def make_client(sandbox, campaign):
     def make(campaign_id="101", settings=None, token=TOKEN, tenant=TENANT):
         account = VendorAccount.objects.create(
-            name=f"8x8 {campaign_id} {token}", kind="eightbyeight",
+            name=f"8x8 account {next(_accounts)}", kind="eightbyeight",
             base_url=sandbox.url("eightbyeight") + ROOT, credentials={"tenant_id": tenant, "token": token},
         )
         destination = Destination.objects.create(campaign=campaign, account=account, remote_ref=campaign_id,

@@ -18,7 +18,9 @@ Points of the contract that are easy to get wrong:
   ``"lh-" + sha256("\\n".join(sorted(item keys)))[:40]`` where an item's key is
   its ``idempotency_key`` (or ``delivery-<id>`` without one). The same batch
   retried — in any order — sends the same key, and Aimylogic answers with the
-  job ids it created the first time instead of creating new jobs. Keys expire
+  job ids it created the first time instead of creating new jobs. Because that
+  answer is in the *first* request's order, the entries of a request are always
+  sorted by item key, so the ids map back to the right items on a retry. Keys expire
   after 24 h at the vendor. A retry that regroups the items differently gets a
   different key (and, per the seed, new jobs): retry a failed batch as a whole.
 - Duplicates are phone + identical ``payload`` (or phone without payload).
@@ -169,9 +171,13 @@ def phone_digits(number: Any) -> str:
     return re.sub(r"\D", "", text)
 
 
+def item_key(item: Item) -> str:
+    return item.idempotency_key or f"delivery-{item.id}"
+
+
 def idempotence_key(items: list[Item]) -> str:
     """Stable for the same set of items, whatever their order."""
-    keys = sorted(item.idempotency_key or f"delivery-{item.id}" for item in items)
+    keys = sorted(item_key(item) for item in items)
     return "lh-" + hashlib.sha256("\n".join(keys).encode()).hexdigest()[:40]
 
 
@@ -314,6 +320,9 @@ class AimylogicClient(VendorClient):
         return [results[i] for i in range(len(items))]
 
     def _push_chunk(self, pending: list[tuple[int, Item, dict[str, Any]]]) -> dict[int, ItemResult]:
+        # Send a set of items always in the same order (by item key): a repeated key makes
+        # Aimylogic answer the job ids of the FIRST request, in that request's order.
+        pending = sorted(pending, key=lambda p: item_key(p[1]))
         results: dict[int, ItemResult] = {}
         for _ in range(MAX_DUPLICATE_ROUNDS):
             if not pending:
