@@ -74,10 +74,6 @@ CUSTOMER_ID_LEAD_FIELDS = ("external_id", "id")
 CAMPAIGN_REFUSALS = ("has stopped", "has not started", "not a dynamic campaign", "not enabled")
 
 
-class MissingCustomerId(ValueError):
-    pass
-
-
 def schedule_text(when: dt.datetime) -> str:
     """``2016-08-29T09:00:00.000Z``: UTC, milliseconds, ``Z`` — the seed's only format."""
     if when.tzinfo is None:  # Django stores UTC; a naive value is taken as UTC
