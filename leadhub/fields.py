@@ -33,6 +33,20 @@ def fernet() -> MultiFernet:
     return _fernet(settings.FIELD_ENCRYPTION_KEY)
 
 
+def _encrypt(text: str) -> str:
+    return fernet().encrypt(text.encode()).decode()
+
+
+def _decrypt(token: str, field) -> str:
+    try:
+        return fernet().decrypt(token.encode()).decode()
+    except InvalidToken as exc:
+        raise ImproperlyConfigured(
+            f"Cannot decrypt {field.model.__name__}.{field.name}: FIELD_ENCRYPTION_KEY "
+            "does not hold the key it was encrypted with."
+        ) from exc
+
+
 class EncryptedTextField(models.TextField):
     """A text value stored as a Fernet token."""
 
@@ -40,40 +54,33 @@ class EncryptedTextField(models.TextField):
         value = super().get_prep_value(value)
         if value in (None, ""):
             return value
-        return fernet().encrypt(str(value).encode()).decode()
+        return _encrypt(str(value))
 
     def from_db_value(self, value, expression, connection):
         if value in (None, ""):
             return value
-        try:
-            return fernet().decrypt(value.encode()).decode()
-        except InvalidToken as exc:
-            raise ImproperlyConfigured(
-                f"Cannot decrypt {self.model.__name__}.{self.name}: FIELD_ENCRYPTION_KEY "
-                "does not hold the key it was encrypted with."
-            ) from exc
+        return _decrypt(value, self)
 
 
-class EncryptedJSONField(EncryptedTextField):
+class EncryptedJSONField(models.TextField):
     """A JSON object stored encrypted; reads back as a dict."""
 
     def get_prep_value(self, value):
         if value in (None, "", {}):
-            return "" if self.blank else value
+            return ""
         if not isinstance(value, str):
             value = json.dumps(value, sort_keys=True)
-        return super().get_prep_value(value)
+        return _encrypt(value)
 
     def from_db_value(self, value, expression, connection):
-        text = super().from_db_value(value, expression, connection)
-        if not text:
+        if not value:
             return {}
-        return json.loads(text)
+        return json.loads(_decrypt(value, self))
 
     def to_python(self, value):
-        if isinstance(value, dict) or value is None:
-            return value or {}
-        if value == "":
+        if isinstance(value, dict):
+            return value
+        if value in (None, ""):
             return {}
         try:
             return json.loads(value)

@@ -38,7 +38,8 @@ Op, St = Delivery.Operation, Delivery.Status
 SINGLE_ITEM_CLAIM = 16            # single-item vendors: items one worker thread takes per claim
 CIRCUIT_THRESHOLD = 5             # consecutive transient whole-call failures that open the circuit
 CIRCUIT_COOLDOWN = dt.timedelta(seconds=30)
-SCHEDULE_AHEAD = dt.timedelta(days=6)  # push at most this long before the vendor should call
+SCHEDULE_AHEAD = dt.timedelta(days=6)
+OUTAGE_CODES = {"timeout", "connection_error", "vendor_unavailable", "rate_limited", "transient"}  # push at most this long before the vendor should call
 WITHDRAWAL_OPS = {
     "end_contact": [Op.END_CONTACT],
     "dnc": [Op.END_CONTACT, Op.DNC],
@@ -274,7 +275,9 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
                            sum(e.duration_ms for e in new))
                 for item in chunk:
                     exchange_by_item[item.id] = summary
-        _update_circuit(account, call_error, any(r.status != RETRY for r in results))
+        sent = [r for r in results if r.item_id in exchange_by_item]
+        outage = bool(sent) and all(r.status == RETRY and r.code in OUTAGE_CODES for r in sent)
+        _update_circuit(account, outage, call_error or (sent[-1] if sent else None))
     _record(deliveries, results, released, exchange_by_item, account, operation, now, outcome)
     return outcome
 
@@ -286,11 +289,13 @@ def _complete(chunk: list[Item], got: list[ItemResult]) -> list[ItemResult]:
                                           "result for this item.") for i in chunk]
 
 
-def _update_circuit(account: VendorAccount, error: VendorError | None, any_answer: bool) -> None:
+def _update_circuit(account: VendorAccount, outage: bool, last) -> None:
+    """Count consecutive outages per account; open the circuit at the threshold, close it on any answer."""
     now = timezone.now()
-    if error is not None and not error.permanent and not any_answer:
+    if outage:
+        message = getattr(last, "message", "") or "vendor unavailable"
         VendorAccount.objects.filter(pk=account.pk).update(
-            consecutive_failures=F("consecutive_failures") + 1, last_error=error.message[:1000])
+            consecutive_failures=F("consecutive_failures") + 1, last_error=message[:1000])
         failures = VendorAccount.objects.values_list("consecutive_failures", flat=True).get(pk=account.pk)
         if failures >= CIRCUIT_THRESHOLD:
             pause = CIRCUIT_COOLDOWN * (2 ** min(failures - CIRCUIT_THRESHOLD, 6))

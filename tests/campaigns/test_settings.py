@@ -57,3 +57,22 @@ def test_a_bad_encryption_key_is_a_clear_error(settings):
 
     with pytest.raises(ImproperlyConfigured, match="Fernet keys"):
         _fernet("not-a-key")
+
+
+def test_vendor_credentials_are_encrypted_at_rest_and_read_back(db):
+    from django.db import connection
+
+    from vendors.models import Destination, VendorAccount
+    from campaigns.models import Campaign
+
+    account = VendorAccount.objects.create(name="x", kind="comunik8", credentials={"api_key": "s3cr3t-value"})
+    dest = Destination.objects.create(campaign=Campaign.objects.create(name="c", slug="c"), account=account,
+                                      secret="dest-s3cr3t")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT credentials FROM vendors_vendoraccount")
+        stored_credentials = cursor.fetchone()[0]
+        cursor.execute("SELECT secret FROM vendors_destination")
+        stored_secret = cursor.fetchone()[0]
+    assert "s3cr3t" not in stored_credentials and "s3cr3t" not in stored_secret
+    assert VendorAccount.objects.get().credentials == {"api_key": "s3cr3t-value"}
+    assert Destination.objects.get(pk=dest.pk).secret == "dest-s3cr3t"

@@ -1,0 +1,267 @@
+"""The delivery pipeline end to end against the real-HTTP sandbox."""
+import datetime as dt
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns import intake
+from campaigns.models import DNC, Campaign
+from vendors import services
+from vendors.models import Delivery, DeliveryAttempt, VendorAccount
+
+from .conftest import row
+
+
+def submit(campaign, rows):
+    return intake.submit(rows, campaign=campaign)
+
+
+def deliver():
+    return services.deliver_due(threads=1, time_budget=30)
+
+
+def test_accepting_a_lead_plans_one_push_per_enabled_destination_in_its_transaction(aktify, comunik8, open_campaign):
+    comunik8.is_enabled = False
+    comunik8.save()
+    submit(open_campaign, [row(1)])
+    [delivery] = Delivery.objects.all()
+    assert (delivery.destination, delivery.operation, delivery.status) == (aktify, "push", "pending")
+
+
+def test_a_rolled_back_intake_plans_nothing(aktify, open_campaign):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        submit(open_campaign, [row(1)])
+        raise RuntimeError("crash after intake")
+    assert Delivery.objects.count() == 0
+
+
+def test_it_pushes_due_leads_and_records_the_vendor_answer(aktify, open_campaign, sandbox):
+    [result] = submit(open_campaign, [row(1)])
+    counts = deliver()
+    assert counts == {"accepted": 1}
+    delivery = Delivery.objects.get()
+    assert delivery.status == "accepted" and delivery.attempts == 1 and delivery.http_status == 201
+    [attempt] = delivery.attempt_log.all()
+    assert attempt.outcome == "accepted" and attempt.http_status == 201
+    assert attempt.request.startswith("POST ") and attempt.request.endswith("/aktify/api/v1/leads")
+    [received] = sandbox.requests("aktify")
+    assert received["body"]["phoneNumber"] == "+14155550001"
+    assert received["headers"]["x-api-key"] == "ak-secret-key-123"
+    assert "ak-secret-key-123" not in attempt.excerpt + attempt.request
+
+
+def test_it_retries_on_503_honouring_retry_after_then_succeeds(aktify, open_campaign, sandbox):
+    submit(open_campaign, [row(1)])
+    sandbox.faults(vendor="aktify", error_503_rate=1, retry_after=40)
+    before = timezone.now()
+    assert deliver() == {"pending": 1}
+    delivery = Delivery.objects.get()
+    assert delivery.attempts == 1 and delivery.code == "vendor_unavailable" and delivery.http_status == 503
+    assert delivery.due_at >= before + dt.timedelta(seconds=40)
+    assert deliver() == {}  # not due yet: nothing sent
+    sandbox.faults(vendor="aktify")
+    Delivery.objects.update(due_at=timezone.now())
+    assert deliver() == {"accepted": 1}
+    assert [a.outcome for a in Delivery.objects.get().attempt_log.order_by("started_at")] == ["retry", "accepted"]
+
+
+def test_it_gives_up_after_max_attempts_with_the_last_answer(aktify, open_campaign, sandbox):
+    submit(open_campaign, [row(1)])
+    sandbox.faults(vendor="aktify", error_500_rate=1)
+    for _ in range(3):
+        Delivery.objects.filter(status="pending").update(due_at=timezone.now())
+        deliver()
+    delivery = Delivery.objects.get()
+    assert delivery.status == "failed" and delivery.attempts == 3
+    assert delivery.message.startswith("Gave up after 3 attempts")
+    assert DeliveryAttempt.objects.count() == 3
+
+
+def test_a_vendor_rejection_is_terminal_with_the_vendors_reason(aktify, open_campaign, sandbox):
+    submit(open_campaign, [row(1, region="", postal_code="")])
+    deliver()
+    delivery = Delivery.objects.get()
+    assert delivery.status == "rejected" and delivery.code == "missing_region"
+    assert sandbox.requests("aktify") == []
+
+
+def test_it_rechecks_dnc_just_before_sending(aktify, open_campaign, sandbox):
+    submit(open_campaign, [row(1), row(2)])
+    DNC.objects.create(phone="+14155550001")  # e.g. a DNC row loaded behind intake's back
+    deliver()
+    skipped = Delivery.objects.get(lead__phone="+14155550001")
+    assert (skipped.status, skipped.code) == ("skipped", "dnc")
+    assert [r["body"]["phoneNumber"] for r in sandbox.requests("aktify")] == ["+14155550002"]
+
+
+@pytest.mark.parametrize("status", [Campaign.Status.PAUSED, Campaign.Status.DRAFT])
+def test_a_paused_campaign_holds_its_pushes_until_resumed(aktify, open_campaign, sandbox, status):
+    submit(open_campaign, [row(1)])
+    open_campaign.status = status
+    open_campaign.save()
+    assert deliver() == {}
+    assert Delivery.objects.get().status == "pending"
+    open_campaign.status = Campaign.Status.ACTIVE
+    open_campaign.save()
+    assert deliver() == {"accepted": 1}
+
+
+def test_a_closed_window_makes_the_push_wait_without_using_an_attempt(aktify, open_campaign, sandbox):
+    from campaigns.models import WEEKDAYS
+    local = timezone.now().astimezone(__import__("zoneinfo").ZoneInfo("America/Los_Angeles"))
+    open_campaign.calling_days = WEEKDAYS[(local.weekday() + 2) % 7]  # only the day after tomorrow
+    open_campaign.save()
+    submit(open_campaign, [row(1)])
+    delivery = Delivery.objects.get()
+    assert delivery.due_at > timezone.now() + dt.timedelta(hours=24)  # planned for the window
+    Delivery.objects.update(due_at=timezone.now())  # even if claimed early...
+    assert deliver() == {"waiting_for_window": 1}
+    delivery.refresh_from_db()
+    assert delivery.status == "pending" and delivery.attempts == 0
+    assert delivery.due_at > timezone.now() + dt.timedelta(hours=24)
+    assert sandbox.requests("aktify") == []
+
+
+def test_batch_vendors_get_batches_up_to_their_maximum(aimylogic, open_campaign, sandbox):
+    submit(open_campaign, [row(n) for n in range(250)])
+    assert deliver() == {"accepted": 250}
+    sizes = [len(r["body"]) for r in sandbox.requests("aimylogic")]
+    assert sizes == [100, 100, 50]
+    refs = set(Delivery.objects.values_list("remote_ref", flat=True))
+    assert len(refs) == 250 and "" not in refs
+
+
+def test_cancelling_an_accepted_lead_ends_contact_at_the_vendor(aktify, open_campaign, sandbox):
+    [result] = submit(open_campaign, [row(1)])
+    deliver()
+    intake.cancel_leads([result.lead])
+    end = Delivery.objects.get(operation="end_contact")
+    assert end.status == "pending"
+    deliver()
+    end.refresh_from_db()
+    assert end.status == "accepted"
+    last = sandbox.requests("aktify")[-1]
+    assert (last["path"], last["body"]) == ("/api/v1/leads/end-contact", {"phoneNumberList": ["+14155550001"]})
+
+
+def test_dnc_ends_contact_and_pushes_dnc_or_says_unsupported(aktify, comunik8, open_campaign, sandbox):
+    submit(open_campaign, [row(1)])
+    deliver()
+    intake.add_to_dnc(["+14155550001"], reason="asked")
+    deliver()
+    outcome = {(d.destination.account.kind, d.operation): (d.status, d.code)
+               for d in Delivery.objects.exclude(operation="push").select_related("destination__account")}
+    assert outcome[("aktify", "end_contact")][0] == "accepted"
+    assert outcome[("aktify", "dnc")][0] == "accepted"
+    assert outcome[("comunik8", "end_contact")][0] == "accepted"
+    assert outcome[("comunik8", "dnc")] == ("unsupported", "unsupported")
+    paths = [r["path"] for r in sandbox.requests("aktify")]
+    assert sorted(paths[1:]) == ["/api/v1/dncs", "/api/v1/leads/end-contact"]
+
+
+def test_withdrawing_before_the_push_skips_it(aktify, open_campaign, sandbox):
+    [result] = submit(open_campaign, [row(1)])
+    intake.cancel_leads([result.lead])
+    assert deliver() == {}
+    push = Delivery.objects.get(operation="push")
+    assert (push.status, push.code) == ("skipped", "withdrawn")
+    assert sandbox.requests("aktify") == []
+
+
+def test_a_lead_cancelled_while_in_flight_is_ended_once_accepted(aktify, open_campaign, sandbox):
+    [result] = submit(open_campaign, [row(1)])
+    claimed = services.claim()
+    intake.cancel_leads([result.lead])  # the push is in flight: no end_contact planned yet
+    assert not Delivery.objects.filter(operation="end_contact").exists()
+    services.process(claimed)  # re-checked before the cancel landed; the vendor accepts it
+    assert Delivery.objects.get(operation="end_contact").status == "pending"
+
+
+def test_a_worker_that_died_mid_batch_loses_nothing_and_creates_nothing_twice(aktify, open_campaign, sandbox,
+                                                                             settings):
+    submit(open_campaign, [row(1), row(2)])
+    # the vendor handles the first push but the answer never arrives (worker or network died)
+    sandbox.faults(vendor="aktify", drop_after_rate=1)
+    claimed = services.claim()
+    services.process(claimed)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"pending"}
+    # a worker claims and then dies: its rows stay in flight until the lease expires
+    sandbox.faults(vendor="aktify")
+    Delivery.objects.update(due_at=timezone.now())
+    services.claim()
+    assert deliver() == {}
+    Delivery.objects.update(lease_until=timezone.now() - dt.timedelta(seconds=1))
+    assert deliver() == {"accepted": 2}
+    assert sandbox.state("aktify")["aktify"]["leads_created"] == 2
+    codes = sorted(Delivery.objects.values_list("code", flat=True))
+    assert codes == ["", "duplicate"] or codes == ["duplicate", "duplicate"]
+
+
+def test_the_circuit_opens_after_repeated_outages_and_probes_later(aktify, open_campaign, sandbox):
+    VendorAccount.objects.update(max_attempts=10)
+    submit(open_campaign, [row(n) for n in range(1, 8)])
+    sandbox.faults(vendor="aktify", error_503_rate=1, retry_after=0)
+    for _ in range(services.CIRCUIT_THRESHOLD):
+        claimed = services.claim()
+        claimed.deliveries = claimed.deliveries[:1]
+        Delivery.objects.exclude(pk=claimed.deliveries[0].pk).filter(status="in_flight").update(status="pending")
+        services.process(claimed)
+        Delivery.objects.filter(status="pending").update(due_at=timezone.now())
+    account = VendorAccount.objects.get()
+    assert account.circuit_open_until > timezone.now()
+    requests_before = len(sandbox.requests("aktify"))
+    assert deliver() == {}  # paused: nothing is sent
+    assert len(sandbox.requests("aktify")) == requests_before
+    sandbox.faults(vendor="aktify")
+    VendorAccount.objects.update(circuit_open_until=timezone.now() - dt.timedelta(seconds=1))
+    assert deliver()["accepted"] == 7  # the probe succeeded and the circuit closed
+    account.refresh_from_db()
+    assert account.consecutive_failures == 0 and account.circuit_open_until is None
+
+
+def test_the_rate_limit_spaces_requests_across_workers(aktify, monkeypatch):
+    waits = []
+    monkeypatch.setattr(services.time, "sleep", waits.append)
+    VendorAccount.objects.update(max_requests_per_second=4, next_request_at=None)
+    limiter = services.AccountRateLimiter(VendorAccount.objects.get())
+    other_worker = services.AccountRateLimiter(VendorAccount.objects.get())
+    for take in (limiter, other_worker, limiter, other_worker):
+        take()
+    assert len(waits) >= 3
+    assert waits[-1] == pytest.approx(0.75, abs=0.05)  # the 4th request starts 3 slots after the 1st
+
+
+def test_retry_delays_grow_with_jitter_and_honour_retry_after():
+    first = [services.retry_delay(1, None) for _ in range(50)]
+    fifth = [services.retry_delay(5, None) for _ in range(50)]
+    assert max(first) <= 5 and min(fifth) >= 40
+    assert len(set(first)) > 1
+    assert services.retry_delay(1, 120) == 120
+
+
+def test_retry_now_and_cancel_admin_actions(admin_client, aktify, open_campaign, sandbox):
+    from django.urls import reverse
+
+    submit(open_campaign, [row(1), row(2)])
+    sandbox.faults(vendor="aktify", error_500_rate=1)
+    deliver()
+    first, second = Delivery.objects.order_by("id")
+    url = reverse("admin:vendors_delivery_changelist")
+    admin_client.post(url, {"action": "cancel", "_selected_action": [second.pk]})
+    sandbox.faults(vendor="aktify")
+    admin_client.post(url, {"action": "retry_now", "_selected_action": [first.pk]})
+    first.refresh_from_db(), second.refresh_from_db()
+    assert first.status == "accepted"  # sync django-q: the wake-up ran inline
+    assert (second.status, second.code) == ("skipped", "cancelled_by_staff")
+
+
+def test_the_lead_page_shows_deliveries_and_attempts(admin_client, aktify, open_campaign):
+    from django.urls import reverse
+
+    [result] = submit(open_campaign, [row(1)])
+    deliver()
+    page = admin_client.get(reverse("admin:campaigns_lead_change", args=[result.lead.pk])).content.decode()
+    assert "Deliveries to vendors" in page and "Aktify sandbox" in page and "HTTP 201" in page
+    campaign_page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[open_campaign.pk])).content.decode()
+    assert "push accepted: 1" in campaign_page
