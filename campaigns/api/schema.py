@@ -9,7 +9,7 @@ from .idempotency import MAX_KEY_LENGTH
 
 ERRORS = {
     400: "Invalid request: a field error (missing_field, invalid_field, invalid_phone), bad JSON "
-         "(parse_error) or too many items (too_many_items).",
+         "(parse_error), too many items (too_many_items) or a malformed Idempotency-Key.",
     401: "Missing, invalid or revoked API key, or an inactive partner.",
     404: "No such lead among the leads this key can see.",
     409: "Duplicate lead (duplicate), closed campaign (campaign_closed), or a request with the same "
@@ -31,7 +31,7 @@ DRY_RUN_PARAM = OpenApiParameter(
     description="Validate and report exactly what would happen; save nothing.",
 )
 IDEMPOTENCY_PARAM = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH}, OpenApiParameter.HEADER, required=False,
     description=(
         "Any unique string (a UUID is ideal), at most %d characters. Retrying with the same key and the same "
         "request replays the first response for 24 h (header Idempotent-Replayed: true); the same key with a "

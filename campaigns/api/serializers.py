@@ -1,6 +1,7 @@
 """Shapes in and out of the partner API. Serializers check shape; intake checks meaning."""
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns import intake
@@ -34,10 +35,19 @@ class ErrorSerializer(serializers.Serializer):
 
 # --- campaigns -------------------------------------------------------------------------
 
+@extend_schema_field({"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$", "example": "09:00",
+                      "description": "Local wall-clock time HH:MM (no offset: the lead's own zone)."})
+class WallClockTimeField(serializers.TimeField):
+    def __init__(self, **kwargs):
+        super().__init__(format="%H:%M", read_only=True, **kwargs)
+
+
 class CampaignSerializer(serializers.ModelSerializer):
     accepts_leads = serializers.SerializerMethodField(help_text="False when the campaign is archived.")
     phone_region = serializers.CharField(
         read_only=True, help_text="Region assumed for numbers written without a country code.")
+    calling_start = WallClockTimeField(help_text="Earliest call time, in the lead's local time.")
+    calling_end = WallClockTimeField(help_text="Latest call time, in the lead's local time.")
     required_fields = serializers.SerializerMethodField()
     optional_fields = serializers.SerializerMethodField()
 
@@ -167,6 +177,10 @@ class LeadSerializer(serializers.ModelSerializer):
     campaign = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     phone = serializers.CharField(read_only=True)
     phone_alt = serializers.CharField(read_only=True, allow_null=True)
+    # blank when not given, so plain strings (a "uri"/"email" format would reject "")
+    email = serializers.CharField(read_only=True)
+    link = serializers.CharField(read_only=True, help_text="An http(s) URL, or blank.")
+    consent_url = serializers.CharField(read_only=True, help_text="An http(s) URL, or blank.")
 
     class Meta:
         model = Lead

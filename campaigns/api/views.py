@@ -9,6 +9,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -101,6 +102,13 @@ class LeadCursorPagination(CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def decode_cursor(self, request):
+        # DRF answers a bad cursor with 404; it is a bad parameter, so a 400 on the field.
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise field_error("cursor", "invalid_field", "Invalid cursor: use the next/previous links as given.")
 
 
 @extend_schema(tags=["leads"])
@@ -244,7 +252,7 @@ class LeadDetailView(PartnerView, generics.RetrieveAPIView):
     tags=["leads"], summary="Cancel a lead and withdraw it at its vendors",
     description="Idempotent: cancelling a lead already cancelled or on the DNC list answers cancelled=false.",
     request=None, parameters=[IDEMPOTENCY_PARAM],
-    responses={200: CancelResultSerializer, **error_responses(401, 404, 409, 422, 429)},
+    responses={200: CancelResultSerializer, **error_responses(400, 401, 404, 409, 422, 429)},
 )
 class LeadCancelView(PartnerView):
     def post(self, request, pk, *args, **kwargs):
