@@ -253,8 +253,6 @@ def test_the_token_is_redacted_from_recorded_urls_and_logs(make_client, make_lea
     assert TOKEN not in recorded
 
 
-@pytest.mark.xfail(reason="urllib3 logs request paths (with the Aimylogic token) at DEBUG; base.py needs a "
-                          "redacting log filter", strict=False)
 def test_the_token_never_appears_even_in_debug_logs_of_the_http_library(make_client, make_lead, campaign, sandbox,
                                                                          caplog):
     caplog.set_level(logging.DEBUG)

@@ -238,6 +238,7 @@ class AimylogicClient(VendorClient):
     label = "Aimylogic"
     seed = "004_160e602565715916.txt"
     max_batch = 100                      # the seed sets no limit; see the module docstring
+    schedules_calls = True               # the calling window / start time travels with the lead
     needs_destination_secret = True      # the campaign token in the URL path
     required_credentials = ()
     remote_ref_label = "Aimylogic campaign name (label only: the token, kept as the secret, selects it)"

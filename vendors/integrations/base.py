@@ -20,8 +20,9 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from urllib.parse import quote, quote_plus
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -105,6 +106,45 @@ class VendorError(Exception):
         self.body = body
 
 
+# -- secrets never reach a log -------------------------------------------------
+# urllib3 logs each request line (path and query) at DEBUG; vendors put secrets
+# there (Aimylogic's token in the path, Comunik8's ?key=). Every client registers
+# its secrets here and a filter on the HTTP library's loggers replaces them.
+_known_secrets: set[str] = set()
+_known_lock = threading.Lock()
+
+
+def _secret_forms(value: str) -> set[str]:
+    return {value, quote(value, safe=""), quote_plus(value)}
+
+
+def redact_known(text: str) -> str:
+    with _known_lock:
+        secrets = sorted(_known_secrets, key=len, reverse=True)
+    for value in secrets:
+        if value in text:
+            text = text.replace(value, "***")
+    return text
+
+
+class RedactSecretsFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _known_secrets:
+            return True
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(redact_known(a) if isinstance(a, str) else a for a in args)
+        if isinstance(record.msg, str):
+            record.msg = redact_known(record.msg)
+        return True
+
+
+_redact_filter = RedactSecretsFilter()
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
+    if not any(isinstance(f, RedactSecretsFilter) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(_redact_filter)
+
+
 # -- one requests.Session per process (per thread: Session is not thread-safe) --
 _local = threading.local()
 
@@ -165,6 +205,10 @@ class VendorClient:
         self.session = session or http_session()
         self.throttle = throttle
         self.exchanges: list[Exchange] = []
+        with _known_lock:
+            for value in self.secrets():
+                if len(value) >= 4:
+                    _known_secrets.update(_secret_forms(value))
 
     # ---- operations (override what the vendor offers) -----------------------
     def push(self, items: list[Item]) -> list[ItemResult]:
@@ -200,9 +244,11 @@ class VendorClient:
         return sorted(set(values), key=len, reverse=True)
 
     def redact(self, text: str) -> str:
+        """Replace this client's secrets (raw and URL-encoded) with ***."""
         for value in self.secrets():
             if len(value) >= 4:
-                text = text.replace(value, "***")
+                for form in sorted(_secret_forms(value), key=len, reverse=True):
+                    text = text.replace(form, "***")
         return text
 
     def url(self, path: str) -> str:
@@ -227,15 +273,15 @@ class VendorClient:
         try:
             response = self.session.request(method, url, data=body, params=params, headers=req_headers,
                                             auth=auth, timeout=self.timeout)
-        except requests.Timeout as exc:
+        except requests.Timeout:
             self._record(method, url, started, t0, None, "", f"timeout after {self.account.timeout_seconds}s")
             raise VendorError(f"{self.label} did not answer within {self.account.timeout_seconds}s.",
-                              permanent=False, code="timeout") from exc
+                              permanent=False, code="timeout") from None  # the cause's text holds the URL
         except requests.RequestException as exc:
             reason = self.redact(type(exc).__name__)
             self._record(method, url, started, t0, None, "", f"connection error: {reason}")
             raise VendorError(f"Could not reach {self.label}: {reason}.", permanent=False,
-                              code="connection_error") from exc
+                              code="connection_error") from None  # the cause's text holds the URL
         text = response.text
         self._record(method, response.request.url or url, started, t0, response.status_code, text)
         status = response.status_code

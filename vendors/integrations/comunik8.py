@@ -8,9 +8,9 @@ Operations used by LeadHub:
 
 Points of the contract that are easy to get wrong:
 
-- The API key travels in the *query string* (``?key=``). It is redacted from every
-  recorded URL, including its URL-encoded form, and from urllib3's debug log line
-  (a logging filter below), since the whole URL is otherwise logged there.
+- The API key travels in the *query string* (``?key=``). ``VendorClient.redact``
+  removes it (raw and URL-encoded) from every recorded URL, and base.py's log
+  filter removes it from urllib3's debug line, which logs the whole URL.
 - There is no default host: each customer gets its own (``account.base_url``).
 - The lead type is the destination's ``remote_ref``; a contact's identity at the
   vendor is mobile + type, so cancel must send the *same* mobile text as add.
@@ -48,11 +48,9 @@ Points of the contract that are easy to get wrong:
 from __future__ import annotations
 
 import json
-import logging
 import math
 import re
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import phonenumbers
 from django.utils import timezone
@@ -65,25 +63,6 @@ LEAD_FIELDS = frozenset({
 })
 MOBILE_FORMATS = ("e164", "national")
 ADD_PATH, CANCEL_PATH = "/lead/add", "/lead/cancel"
-
-
-class _RedactKeyParameter(logging.Filter):
-    """urllib3 logs every request line at DEBUG, query string included; drop the key."""
-
-    pattern = re.compile(r"([?&]key=)[^&\s\"']+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.args and any(isinstance(a, str) and "key=" in a for a in record.args):
-            record.args = tuple(self.pattern.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.msg, str) and "key=" in record.msg:
-            record.msg = self.pattern.sub(r"\1***", record.msg)
-        return True
-
-
-_key_filter = _RedactKeyParameter()
-for _name in ("urllib3.connectionpool", "urllib3.util.retry"):
-    if _key_filter not in logging.getLogger(_name).filters:
-        logging.getLogger(_name).addFilter(_key_filter)
 
 
 def text_value(value: Any) -> str:
@@ -101,6 +80,7 @@ class Comunik8Client(VendorClient):
     label = "Comunik8"
     seed = "002_4225819f1990393e.txt"
     max_batch = 1
+    schedules_calls = True               # the calling window / start time travels with the lead
     required_credentials = ("api_key",)
     remote_ref_label = "Lead type"
     default_base_url = ""                # one host per customer
@@ -138,12 +118,6 @@ class Comunik8Client(VendorClient):
         return errors
 
     # ---- secrets: the key is in the URL, so redact its encoded forms too -------
-    def secrets(self) -> list[str]:
-        values = set(super().secrets())
-        for value in list(values):
-            values.update({quote_plus(value), quote(value, safe="")})
-        return sorted(values, key=len, reverse=True)
-
     # ---- mapping ----------------------------------------------------------------
     def mobile(self, number: Any) -> str:
         e164 = text_value(number)

@@ -164,6 +164,7 @@ class EightByEightClient(VendorClient):
     label = "8x8 Dynamic Campaigns"
     seed = "003_49fa9a8e5576b093.txt"
     max_batch = 100                      # the seed sets no per-call limit; see the module docstring
+    schedules_calls = True               # the calling window / start time travels with the lead
     required_credentials = ("tenant_id", "token")
     remote_ref_label = "8x8 campaign id"
     default_base_url = ""                # regional servers: always per account

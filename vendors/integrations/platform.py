@@ -184,6 +184,7 @@ class PlatformClient(VendorClient):
     label = "ipSCAPE Platform API"
     seed = "001_ade25d08a29a4340"
     max_batch = 500                       # the seed gives no bulk limit; see module docstring
+    schedules_calls = True               # the calling window / start time travels with the lead
     required_credentials = ("api_key",)
     remote_ref_label = "List id (listId)"
     default_base_url = ""                 # per tenant: https://<tenant>/platform-api
