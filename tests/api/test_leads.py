@@ -224,12 +224,34 @@ def test_detail_shows_the_lead_with_delivery_status(api, campaign, partner, make
     assert isinstance(body["deliveries"], list)
 
 
-def test_delivery_status_exposes_only_safe_fields(monkeypatch, campaign, partner, make_lead):
+def test_detail_shows_each_vendor_answer_and_nothing_secret(api, campaign, partner, make_lead):
+    vendors = pytest.importorskip("vendors.models")
+    if not hasattr(vendors, "Delivery"):
+        pytest.skip("the delivery pipeline is not installed")
+    lead = make_lead(campaign, partner=partner)
+    account = vendors.VendorAccount.objects.create(name="Aktify main", kind="aktify",
+                                                   credentials={"api_key": "SECRET-CRED"})
+    destination = vendors.Destination.objects.create(campaign=campaign, account=account, remote_ref="REMOTE-CAMPAIGN",
+                                                     secret="SECRET-DEST")
+    vendors.Delivery.objects.filter(lead=lead).delete()
+    vendors.Delivery.objects.create(lead=lead, destination=destination, operation="push", status="rejected",
+                                    code="invalid_zip", message="Zip code not served", remote_ref="REMOTE-LEAD-9",
+                                    due_at=timezone.now(), http_status=422)
+    r = api.get(f"{URL}{lead.pk}/")
+    assert r.status_code == 200
+    [delivery] = r.json()["deliveries"]
+    assert set(delivery) == {"vendor", "operation", "status", "code", "message", "updated_at"}
+    assert delivery["vendor"] == "aktify" and delivery["status"] == "rejected" and delivery["code"] == "invalid_zip"
+    text = r.content.decode()
+    for secret in ("SECRET-CRED", "SECRET-DEST", "REMOTE-CAMPAIGN", "REMOTE-LEAD-9", "Aktify main"):
+        assert secret not in text
+
+
+def test_delivery_status_is_empty_without_the_pipeline(monkeypatch, campaign, partner, make_lead):
     from campaigns.api import deliveries
 
-    assert deliveries.delivery_status(make_lead(campaign, partner=partner)) == [] or True
-    for row in deliveries.delivery_status(make_lead(campaign, partner=partner)):
-        assert set(row) == {"vendor", "operation", "status", "code", "message", "updated_at"}
+    monkeypatch.setattr(deliveries, "_delivery_model", lambda: None)
+    assert deliveries.delivery_status(make_lead(campaign, partner=partner)) == []
 
 
 def test_a_missing_or_non_numeric_lead_is_a_json_404(api, campaign):
