@@ -49,6 +49,7 @@ class Command(BaseCommand):
             }
             partner, _ = Partner.objects.get_or_create(slug="acme-leads", defaults={"name": "Acme Leads"})
             partner.campaigns.add(solar, cover)
+        self._vendors(solar, cover, sandbox_url)  # first, so the demo leads are planned for delivery
 
         accepted = 0
         for campaign, make_row in ((solar, self._us_row), (cover, self._au_row)):
@@ -65,7 +66,6 @@ class Command(BaseCommand):
         dnc2 = intake.add_to_dnc(["(415) 555-0142"], campaign=solar, reason="Customer already has solar",
                                  source="demo")
         cancelled = intake.cancel_leads(solar.leads.order_by("id")[:5])
-        self._vendors(solar, cover, sandbox_url)
 
         self.stdout.write(self.style.SUCCESS(
             f"Demo data ready: {accepted} new leads, {len(dnc.added) + len(dnc2.added)} new DNC rows, "
