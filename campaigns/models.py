@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from phonenumber_field.modelfields import PhoneNumberField
+
+from .fields import E164Field
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -142,8 +143,8 @@ class Lead(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="leads")
     lead_list = models.ForeignKey(LeadList, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads")
     partner = models.ForeignKey(Partner, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads")
-    phone = PhoneNumberField(help_text="E.164")
-    phone_alt = PhoneNumberField(blank=True, help_text="Optional second number, E.164.")
+    phone = E164Field(help_text="E.164")
+    phone_alt = E164Field(blank=True, help_text="Optional second number, E.164.")
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     email = models.EmailField(blank=True)
@@ -192,7 +193,7 @@ class Lead(models.Model):
 
 
 class DNC(models.Model):
-    phone = PhoneNumberField(help_text="E.164")
+    phone = E164Field(help_text="E.164")
     campaign = models.ForeignKey(
         Campaign, on_delete=models.CASCADE, null=True, blank=True, related_name="dnc_entries",
         help_text="Blank: never call this number in any campaign.",
