@@ -36,7 +36,7 @@ def lead_time_zone(lead) -> str:
     return zone or lead.campaign.timezone
 
 
-def window_for(lead) -> CallingWindow:
+def window_for(lead, time_zone: str | None = None) -> CallingWindow:
     campaign = lead.campaign
     days = tuple(d for d in WEEKDAYS if d in {x.strip() for x in campaign.calling_days.split(",")})
     start, end = campaign.calling_start, campaign.calling_end
@@ -44,7 +44,7 @@ def window_for(lead) -> CallingWindow:
         start = dt.time.fromisoformat(start)
     if isinstance(end, str):
         end = dt.time.fromisoformat(end)
-    return CallingWindow(days=days, start=start, end=end, time_zone=lead_time_zone(lead))
+    return CallingWindow(days=days, start=start, end=end, time_zone=time_zone or lead_time_zone(lead))
 
 
 def next_open(window: CallingWindow, now: dt.datetime) -> dt.datetime:

@@ -167,8 +167,11 @@ def run(bench) -> None:
         mapping={"Phone Number": "phone", "First Name": "first_name", "Last Name": "last_name", "E-mail": "email",
                  "State": "region", "Zip": "postal_code", "Lead Source Note": "metadata"},
     )
+    # the product's settings (not the tests' sync django-q): the wake-ups go to the broker
     env = dict(os.environ, LEADHUB_VAR_DIR=str(settings.VAR_DIR), DATABASE_URL=bench.database_url,
-               DJANGO_SETTINGS_MODULE="leadhub.test_settings", Q_TIMEOUT="3000", Q_RETRY="3600")
+               DJANGO_SETTINGS_MODULE="leadhub.settings", DEBUG="false", SECRET_KEY=settings.SECRET_KEY,
+               FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY, Q_TIMEOUT="3000", Q_RETRY="3600")
+    env.pop("Q_SYNC", None)
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", CHILD, str(job.pk)], env=env, capture_output=True, text=True,
                           cwd=str(Path(__file__).resolve().parents[2]))
