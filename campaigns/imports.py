@@ -40,11 +40,13 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
+import multiprocessing
 import os
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from django.conf import settings
@@ -52,9 +54,11 @@ from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone as djtz
 
-from . import intake
-from .models import Campaign, ImportJob, Lead, LeadList
+from . import intake, phones
+from .models import Campaign, ImportJob, LeadList
 from .phones import PhoneError, parse_phone
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
 SAMPLE_BYTES = 64 * 1024
@@ -514,7 +518,12 @@ class CsvImporter:
     # -- running
     def run(self, binary, *, skip: int = 0, on_batch: Callable[[BatchProgress], None] | None = None,
             deadline: float | None = None, limit: int | None = None) -> bool:
-        """Import from data row ``skip``; True when the file is finished, False at ``deadline``."""
+        """Import from data row ``skip``; True when the file is finished, False at ``deadline``.
+
+        Large files are pipelined: while batch N goes through intake and the
+        database, a pool of worker processes parses the phone numbers of batch
+        N+1 (phone parsing is the import's CPU hot spot).
+        """
         records = self.records(binary)
         self.header = unique_headers(next(records))
         plan, phone_col = self._plan()
@@ -523,25 +532,58 @@ class CsvImporter:
             self._replay(records, skip, plan, phone_col, width)
         batch: list[tuple[list[str], dict, int | None]] = []
         pending = 0  # records read since the last commit (ragged ones included)
-        for cells in records:
-            if not any(c.strip() for c in cells):
-                continue
-            self.processed += 1
-            pending += 1
-            if len(cells) != width:
-                batch.append((cells, None, f"This row has {len(cells)} cells; the header has {width} "
-                                           "(check quoting and delimiters)."))
-            else:
-                batch.append((cells, self.build_row(cells, plan), None))
-            if pending >= self.batch_size:
-                self._flush(batch, on_batch, phone_col)
-                batch, pending = [], 0
-                if deadline is not None and time.monotonic() > deadline:
-                    return False
-            if limit is not None and self.processed >= limit:
-                break
-        self._flush(batch, on_batch, phone_col)
-        return True
+        waiting = None  # the previous full batch, its row count and its phones being parsed
+        pool = None
+        try:
+            for cells in records:
+                if not any(c.strip() for c in cells):
+                    continue
+                self.processed += 1
+                pending += 1
+                if len(cells) != width:
+                    batch.append((cells, None, f"This row has {len(cells)} cells; the header has {width} "
+                                               "(check quoting and delimiters)."))
+                else:
+                    batch.append((cells, self.build_row(cells, plan), None))
+                if pending >= self.batch_size:
+                    if pool is None:
+                        pool = _parse_pool()
+                    parsing = self._parse_ahead(pool, batch)
+                    if waiting is not None:
+                        self._finish(waiting, on_batch, phone_col)
+                    waiting = (batch, self.processed, parsing)
+                    batch, pending = [], 0
+                    if deadline is not None and time.monotonic() > deadline:
+                        self._finish(waiting, on_batch, phone_col)
+                        return False
+                if limit is not None and self.processed >= limit:
+                    break
+            if waiting is not None:
+                self._finish(waiting, on_batch, phone_col)
+            self._flush(batch, on_batch, phone_col, self.processed)
+            return True
+        finally:
+            if pool:
+                pool.terminate()
+
+    def _parse_ahead(self, pool, batch):
+        """Start parsing a batch's numbers in the pool; None without a pool."""
+        if not pool:
+            return None
+        raws = [raw.get(name) for _, raw, _ in batch if raw for name in ("phone", "phone_alt") if raw.get(name)]
+        todo = phones.cleaned_unknown(raws, self._region)
+        if not todo:
+            return None
+        size = max(1, len(todo) // PARSE_WORKERS + 1)
+        return pool.map_async(phones.parse_batch, [(self._region, todo[i:i + size])
+                                                   for i in range(0, len(todo), size)])
+
+    def _finish(self, waiting, on_batch, phone_col) -> None:
+        batch, processed, parsing = waiting
+        if parsing is not None:
+            for chunk in parsing.get():
+                phones.warm(self._region, chunk)
+        self._flush(batch, on_batch, phone_col, processed)
 
     def _replay(self, records, skip, plan, phone_col, width):
         """Skip rows handled by an earlier run, rebuilding the numbers already seen."""
@@ -561,12 +603,12 @@ class CsvImporter:
         if self.errors is not None:
             self.errors.write(cells, code, message)
 
-    def _flush(self, batch, on_batch, phone_col) -> None:
+    def _flush(self, batch, on_batch, phone_col, processed: int) -> None:
         with transaction.atomic():
             if batch:
                 self._submit(batch, phone_col)
             if on_batch is not None:
-                on_batch(BatchProgress(self.processed, Counter(self.counts),
+                on_batch(BatchProgress(processed, Counter(self.counts),
                                        self.errors.tell() if self.errors is not None else 0))
 
     def _submit(self, batch, phone_col) -> None:
@@ -599,6 +641,20 @@ class CsvImporter:
         for (cells, _, _), verdict in zip(batch, verdicts):
             if verdict is not None:
                 self._reject(cells, *verdict)
+
+
+PARSE_WORKERS = max(0, int(getattr(settings, "IMPORT_PARSE_WORKERS", 2)))
+
+
+def _parse_pool():
+    """A pool of processes parsing phone numbers; None when unavailable (then parsing is inline)."""
+    if PARSE_WORKERS < 1:
+        return None
+    try:
+        return multiprocessing.get_context("fork").Pool(PARSE_WORKERS)
+    except (AssertionError, OSError, ValueError):  # e.g. inside a daemonic process
+        log.warning("import: no phone-parsing pool; parsing inline", exc_info=True)
+        return None
 
 
 def preview(binary, *, campaign: Campaign, mapping: dict[str, str], encoding: str, delimiter: str,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import phonenumbers
 from django.conf import settings
@@ -45,7 +44,6 @@ def _clean(raw: str) -> str:
     return text
 
 
-@lru_cache(maxsize=200_000)
 def _parse(cleaned: str, region: str) -> Phone | PhoneError:
     if not cleaned:
         return PhoneError("missing_field", "A phone number is required.")
@@ -78,11 +76,64 @@ def _parse(cleaned: str, region: str) -> Phone | PhoneError:
     )
 
 
+# Memo of results by (cleaned input, region). A dict, not lru_cache, so that a
+# process pool can warm it for a whole import batch (see warm()).
+_memo: dict[tuple[str, str], Phone | PhoneError] = {}
+MEMO_MAX = 400_000
+
+
+def _parse_memo(cleaned: str, region: str) -> Phone | PhoneError:
+    key = (cleaned, region)
+    result = _memo.get(key)
+    if result is None:
+        result = _parse(cleaned, region)
+        if len(_memo) >= MEMO_MAX:
+            _memo.clear()
+        _memo[key] = result
+    return result
+
+
+def parse_batch(args: tuple[str, list[str]]) -> list[tuple]:
+    """Parse many cleaned inputs (for a worker process): picklable tuples back."""
+    region, cleaned = args
+    out = []
+    for text in cleaned:
+        result = _parse(text, region)
+        if isinstance(result, PhoneError):
+            out.append((text, False, result.code, result.message))
+        else:
+            out.append((text, True, result.e164, result.region, result.time_zone))
+    return out
+
+
+def cleaned_unknown(raws, region: str) -> list[str]:
+    """The distinct cleaned forms of ``raws`` not memoised yet."""
+    seen = set()
+    out = []
+    for raw in raws:
+        text = _clean("" if raw is None else str(raw))
+        if text not in seen and (text, region) not in _memo:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
+def warm(region: str, parsed: list[tuple]) -> None:
+    """Store results computed elsewhere (``parse_batch``) in this process's memo."""
+    if len(_memo) + len(parsed) >= MEMO_MAX:
+        _memo.clear()
+    for item in parsed:
+        if item[1]:
+            _memo[(item[0], region)] = Phone(e164=item[2], region=item[3], time_zone=item[4])
+        else:
+            _memo[(item[0], region)] = PhoneError(item[2], item[3])
+
+
 def parse_phone(raw, region: str | None = None) -> Phone:
     """Parse ``raw`` into a :class:`Phone` or raise :class:`PhoneError`."""
     region = (region or settings.DEFAULT_PHONE_REGION).upper()
     raw = "" if raw is None else str(raw)
-    result = _parse(_clean(raw), region)
+    result = _parse_memo(_clean(raw), region)
     if isinstance(result, PhoneError):
         raise PhoneError(result.code, result.message.format(raw=raw.strip(), region=region))
     return result

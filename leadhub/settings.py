@@ -146,6 +146,8 @@ PHONENUMBER_DEFAULT_FORMAT = "E164"
 
 # --- imports --------------------------------------------------------------
 IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=200 * 1024 * 1024)
+# processes that parse phone numbers ahead of the database work in large imports (0: inline)
+IMPORT_PARSE_WORKERS = env.int("IMPORT_PARSE_WORKERS", default=2)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
 # --- background work (django-q2) -----------------------------------------
@@ -162,6 +164,8 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "poll": 0.5,
     "label": "Background tasks",
+    # workers may start child processes (a large CSV import parses phones in a pool)
+    "daemonize_workers": False,
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
