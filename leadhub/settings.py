@@ -150,6 +150,12 @@ IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=200 * 1024 * 10
 IMPORT_PARSE_WORKERS = env.int("IMPORT_PARSE_WORKERS", default=2)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
+IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=300)  # no heartbeat this long: resume the import
+
+# --- cache (API throttling counters): shared Redis when REDIS_URL is set --------
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env.str("REDIS_URL")}
+          if env.str("REDIS_URL", default="") else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- background work (django-q2) -----------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {

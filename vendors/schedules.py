@@ -4,6 +4,12 @@ SCHEDULES = [
     # the safety net of the outbox: anything due (retries, opened windows, lost wake-ups)
     {"name": "leadhub: deliver due", "func": "vendors.tasks.deliver_due", "schedule_type": "I", "minutes": 1},
     {"name": "leadhub: prune attempts", "func": "vendors.tasks.prune_attempts", "schedule_type": "D", "minutes": None},
+    # imports whose worker died stop sending heartbeats: resume them
+    {"name": "leadhub: resume stalled imports", "func": "campaigns.tasks.resume_stalled_imports",
+     "schedule_type": "I", "minutes": 5},
+    # Idempotency-Key records are kept 24 h
+    {"name": "leadhub: purge idempotency keys", "func": "campaigns.api.idempotency.purge_expired",
+     "schedule_type": "H", "minutes": None},
 ]
 
 
