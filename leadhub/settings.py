@@ -186,6 +186,7 @@ if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
 DELIVERY_THREADS = env.int("DELIVERY_THREADS", default=4)            # parallel senders per worker task
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=300)  # claimed rows return after this
 DELIVERY_BACKOFF_BASE_SECONDS = env.float("DELIVERY_BACKOFF_BASE_SECONDS", default=5)
+DELIVERY_LINGER_SECONDS = env.float("DELIVERY_LINGER_SECONDS", default=5)  # wait this long for retries due soon
 
 # --- API ------------------------------------------------------------------
 REST_FRAMEWORK = {

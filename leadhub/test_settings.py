@@ -16,3 +16,4 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DELIVERY_THREADS = 1  # test transactions are invisible to other threads' connections
 DELIVERY_BACKOFF_BASE_SECONDS = 5
+DELIVERY_LINGER_SECONDS = 0  # tests step through retries themselves

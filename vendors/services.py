@@ -217,19 +217,34 @@ def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> 
 
 class AccountRateLimiter:
     """Spaces requests to one account across every worker: each request reserves the next
-    free slot on the account row (one short transaction) and sleeps until it."""
+    free slot on the account row in one statement and sleeps until it."""
 
     def __init__(self, account: VendorAccount):
         self.account_id = account.pk
-        self.interval = dt.timedelta(seconds=1.0 / account.max_requests_per_second)
+        self.interval = 1.0 / account.max_requests_per_second
+
+    def reserve(self) -> float:
+        """Reserve the next slot; returns the seconds to wait for it."""
+        if connection.vendor == "postgresql":
+            # one autocommit statement on the database clock: the row lock lasts one UPDATE
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE vendors_vendoraccount SET next_request_at = "
+                    "GREATEST(COALESCE(next_request_at, clock_timestamp()), clock_timestamp()) "
+                    "+ make_interval(secs => %s) WHERE id = %s "
+                    "RETURNING EXTRACT(EPOCH FROM (next_request_at - clock_timestamp())) - %s",
+                    [self.interval, self.account_id, self.interval])
+                return max(0.0, float(cursor.fetchone()[0]))
+        with transaction.atomic():  # SQLite: IMMEDIATE takes the write lock at BEGIN
+            last = VendorAccount.objects.values_list("next_request_at", flat=True).get(pk=self.account_id)
+            now = timezone.now()
+            slot = max(now, last or now)
+            VendorAccount.objects.filter(pk=self.account_id).update(
+                next_request_at=slot + dt.timedelta(seconds=self.interval))
+        return (slot - now).total_seconds()
 
     def __call__(self) -> None:
-        with transaction.atomic():
-            row = _locking(VendorAccount.objects.filter(pk=self.account_id)).only("next_request_at").get()
-            now = timezone.now()
-            slot = max(now, row.next_request_at or now)
-            VendorAccount.objects.filter(pk=self.account_id).update(next_request_at=slot + self.interval)
-        wait = (slot - now).total_seconds()
+        wait = self.reserve()
         if wait > 0:
             time.sleep(wait)
 
@@ -389,16 +404,44 @@ def _record(deliveries, results, released, exchange_by_item, account, operation,
         outcome.add("waiting_for_window")
         changed.append(d)
     with transaction.atomic():
-        Delivery.objects.bulk_update(changed, ["status", "attempts", "due_at", "lease_until", "remote_ref", "code",
-                                               "message", "http_status", "finished_at"], batch_size=1000)
-        if changed:
-            Delivery.objects.filter(pk__in=[d.pk for d in changed]).update(updated_at=done)
+        _write_results(changed, done)
         DeliveryAttempt.objects.bulk_create(attempts, batch_size=1000)
         # a lead withdrawn while its push was in flight: tell the vendor now that it holds it
         if accepted_pushes:
             late = Lead.objects.filter(pk__in=[d.lead_id for d in accepted_pushes], status__in=WITHDRAWN)
             for status, operation in ((Lead.Status.DNC, "dnc"), (Lead.Status.CANCELLED, "end_contact")):
                 plan_withdrawal([lead for lead in late if lead.status == status], operation)
+
+
+RESULT_FIELDS = ["status", "attempts", "due_at", "lease_until", "remote_ref", "code", "message", "http_status",
+                 "finished_at"]
+
+
+def _write_results(changed: list[Delivery], done: dt.datetime) -> None:
+    """Store many deliveries' outcomes: one UPDATE … FROM (VALUES …) on PostgreSQL
+    (bulk_update builds a CASE per column and row, the pipeline's slowest statement)."""
+    if not changed:
+        return
+    if connection.vendor != "postgresql":
+        for d in changed:
+            d.updated_at = done
+        Delivery.objects.bulk_update(changed, RESULT_FIELDS + ["updated_at"], batch_size=500)
+        return
+    for start in range(0, len(changed), 500):
+        chunk = changed[start:start + 500]
+        values = ", ".join(["(%s::bigint, %s, %s::int, %s::timestamptz, %s, %s, %s, %s::int, %s::timestamptz)"]
+                           * len(chunk))
+        params: list = []
+        for d in chunk:
+            params += [d.pk, d.status, d.attempts, d.due_at, d.remote_ref, d.code, d.message, d.http_status,
+                       d.finished_at]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE vendors_delivery AS d SET status = v.status, attempts = v.attempts, due_at = v.due_at, "
+                "lease_until = NULL, remote_ref = v.remote_ref, code = v.code, message = v.message, "
+                "http_status = v.http_status, finished_at = v.finished_at, updated_at = %s "
+                f"FROM (VALUES {values}) AS v(id, status, attempts, due_at, remote_ref, code, message, "
+                "http_status, finished_at) WHERE d.id = v.id", [done] + params)
 
 
 # --------------------------------------------------------------------------- running
@@ -412,13 +455,20 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
     outcome = Outcome()
     lock = threading.Lock()
 
+    linger = float(getattr(settings, "DELIVERY_LINGER_SECONDS", 5))
+
     def worker():
         local = Outcome()
         try:
             while time.monotonic() < deadline:
                 claimed = claim()
                 if claimed is None:
-                    break
+                    # retries due in a moment are picked up here, not a minute later by the sweep
+                    soon = _next_due_within(linger)
+                    if soon is None or time.monotonic() + soon >= deadline:
+                        break
+                    time.sleep(max(0.05, min(soon, 1.0)))
+                    continue
                 before = sum(local.counts.values())
                 process(claimed, local)
                 if progress:
@@ -438,6 +488,15 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
             for future in [pool.submit(worker) for _ in range(threads)]:
                 future.result()
     return dict(outcome.counts)
+
+
+def _next_due_within(seconds: float) -> float | None:
+    """Seconds until the next claimable delivery, if that is within ``seconds``."""
+    if seconds <= 0:
+        return None
+    now = timezone.now()
+    due_at = _due(now + dt.timedelta(seconds=seconds)).order_by("due_at").values_list("due_at", flat=True).first()
+    return None if due_at is None else max(0.0, (due_at - now).total_seconds())
 
 
 def pending_summary() -> dict[str, int]:

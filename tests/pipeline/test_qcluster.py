@@ -40,8 +40,12 @@ def start_cluster(**env_overrides) -> subprocess.Popen:
 
 
 def stop(proc: subprocess.Popen, sig=signal.SIGTERM):
+    """SIGTERM to the cluster's main process (it stops its workers); SIGKILL to the whole group."""
     try:
-        os.killpg(proc.pid, sig)
+        if sig == signal.SIGKILL:
+            os.killpg(proc.pid, sig)
+        else:
+            os.kill(proc.pid, sig)
     except ProcessLookupError:
         return
     try:
@@ -92,7 +96,7 @@ def test_a_real_cluster_delivers_what_intake_accepts(queued, aktify_campaign, sa
 
 def test_a_sigkilled_worker_loses_nothing_and_the_vendor_gets_each_lead_once(queued, aktify_campaign, sandbox):
     sandbox.faults(vendor="aktify", latency_ms=700)
-    cluster = start_cluster(DELIVERY_LEASE_SECONDS="3")
+    cluster = start_cluster(DELIVERY_LEASE_SECONDS="3", DELIVERY_BACKOFF_BASE_SECONDS="0.5")
     try:
         intake.submit([row(n) for n in range(1, 21)], campaign=aktify_campaign)
         assert wait_for(lambda: Delivery.objects.filter(status="accepted").exists()
@@ -103,8 +107,13 @@ def test_a_sigkilled_worker_loses_nothing_and_the_vendor_gets_each_lead_once(que
     assert stranded > 0
     sandbox.faults(vendor="aktify")
     time.sleep(3.5)  # the dead worker's lease runs out
-    services.deliver_due(threads=1, time_budget=60)
+
+    def drained():
+        services.deliver_due(threads=1, time_budget=30)
+        return not Delivery.objects.filter(status__in=Delivery.OPEN).exists()
+
+    assert wait_for(drained, timeout=60)
     statuses = list(Delivery.objects.values_list("status", flat=True))
-    assert statuses == ["accepted"] * 20
+    assert statuses == ["accepted"] * 20, [x for x in Delivery.objects.values_list("status", "code", "attempts", "message", "lease_until") if x[0] != "accepted"]
     created = [r["body"]["phoneNumber"] for r in sandbox.requests("aktify") if r["status"] == 201]
     assert sorted(created) == sorted(set(created)) and len(created) == 20
