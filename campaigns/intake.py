@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.db.models.base import ModelState
 from django.utils import timezone as djtz
 from django.utils.dateparse import parse_datetime
 
@@ -187,7 +188,37 @@ def clean_row(raw: dict[str, Any], campaign: Campaign, **related) -> Lead:
 
     if errors:
         raise _RowInvalid(errors)
-    return Lead(campaign=campaign, lead_list=related.get("lead_list"), partner=related.get("partner"), **values)
+    return _new_lead(campaign, related.get("lead_list"), related.get("partner"), values)
+
+
+_LEAD_DEFAULTS: dict[str, Any] | None = None
+
+
+def _new_lead(campaign: Campaign, lead_list: LeadList | None, partner: Partner | None, values: dict) -> Lead:
+    """An unsaved Lead without Model.__init__ (≈ 55 µs: per-field defaults and three FK
+    descriptors), the hot spot of large imports once phones are parsed ahead.
+
+    Sets exactly what __init__ would: every field's attname (defaults, then our
+    values), a fresh ModelState, and the related objects in the descriptor cache
+    so ``lead.campaign`` needs no query.
+    """
+    global _LEAD_DEFAULTS
+    if _LEAD_DEFAULTS is None:
+        # metadata's default ({}) is shared here, but every row sets its own metadata
+        _LEAD_DEFAULTS = {f.attname: f.get_default() for f in Lead._meta.concrete_fields}
+    lead = Lead.__new__(Lead)
+    state = ModelState()
+    lead._state = state
+    data = lead.__dict__
+    data.update(_LEAD_DEFAULTS)
+    data.update(values)
+    data["campaign_id"] = campaign.pk
+    data["lead_list_id"] = lead_list.pk if lead_list else None
+    data["partner_id"] = partner.pk if partner else None
+    state.fields_cache["campaign"] = campaign
+    state.fields_cache["lead_list"] = lead_list
+    state.fields_cache["partner"] = partner
+    return lead
 
 
 def _summary(errors: dict[str, list[dict[str, str]]]) -> tuple[str, str]:

@@ -79,7 +79,7 @@ def _parse(cleaned: str, region: str) -> Phone | PhoneError:
 # Memo of results by (cleaned input, region). A dict, not lru_cache, so that a
 # process pool can warm it for a whole import batch (see warm()).
 _memo: dict[tuple[str, str], Phone | PhoneError] = {}
-MEMO_MAX = 400_000
+MEMO_MAX = 100_000
 
 
 def _parse_memo(cleaned: str, region: str) -> Phone | PhoneError:
