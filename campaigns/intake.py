@@ -12,6 +12,7 @@ contactability sends the same signal (see ``campaigns.signals``).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import json
 import zoneinfo
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.db.models.base import ModelState
 from django.utils import timezone as djtz
@@ -50,7 +51,16 @@ ACCEPTED_FIELDS = (
      "consent_url", "scheduled_at"} | set(TEXT_FIELDS)
 )
 
-_email = EmailValidator()
+class _EmailValidator(EmailValidator):
+    """Django's rules with its lazily compiled regexes resolved once: every access to a
+    lazy regex goes through LazyObject.__getattribute__, 18 µs per address in an import."""
+
+    user_regex = re.compile(EmailValidator.user_regex.pattern, EmailValidator.user_regex.flags)
+    domain_regex = re.compile(EmailValidator.domain_regex.pattern, EmailValidator.domain_regex.flags)
+    literal_regex = re.compile(EmailValidator.literal_regex.pattern, EmailValidator.literal_regex.flags)
+
+
+_email = _EmailValidator()
 _url = URLValidator(schemes=["http", "https"])
 
 
@@ -232,12 +242,27 @@ def _summary(errors: dict[str, list[dict[str, str]]]) -> tuple[str, str]:
     return items[0]["code"], f"{name}: {items[0]['message']}"
 
 
+def existing_leads(campaign: Campaign, phones: list[str]) -> dict[str, int]:
+    """{phone: lead id} of ``phones`` the campaign already has (one query)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT phone, id FROM campaigns_lead WHERE campaign_id = %s AND phone = ANY(%s)",
+                           [campaign.pk, phones])
+            return dict(cursor.fetchall())
+    return dict(Lead.objects.filter(campaign=campaign, phone__in=phones).values_list("phone", "id"))
+
+
 def dnc_phones(phones: Iterable[str], campaign: Campaign | int) -> set[str]:
     """The subset of ``phones`` that may not be called in ``campaign`` (one query)."""
     phones = list(set(phones))
     if not phones:
         return set()
     campaign_id = campaign.pk if isinstance(campaign, Campaign) else campaign
+    if connection.vendor == "postgresql":  # one array parameter instead of thousands of placeholders
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT phone FROM campaigns_dnc WHERE (campaign_id IS NULL OR campaign_id = %s) "
+                           "AND phone = ANY(%s)", [campaign_id, phones])
+            return {row[0] for row in cursor.fetchall()}
     rows = DNC.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=campaign_id), phone__in=phones)
     return {str(p) for p in rows.values_list("phone", flat=True)}
 
@@ -289,10 +314,7 @@ def submit(
         return results
     phones = [str(lead.phone) for _, lead in candidates]
     with transaction.atomic():
-        existing = dict(
-            Lead.objects.filter(campaign=campaign, phone__in=phones).values_list("phone", "id")
-        )
-        existing = {str(k): v for k, v in existing.items()}
+        existing = existing_leads(campaign, phones)
         blocked = dnc_phones(phones, campaign)
         to_insert: list[tuple[RowResult, Lead]] = []
         for result, lead in candidates:
@@ -328,8 +350,6 @@ def _copy_leads(leads: list[Lead]) -> None:
     ``pre_save``/``get_db_prep_save`` like ``bulk_create`` does; errors are
     wrapped so a unique violation arrives as Django's ``IntegrityError``.
     """
-    from django.db import connection
-
     meta = Lead._meta
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in [meta.pk] + fields)
@@ -374,8 +394,6 @@ def _copy_leads(leads: list[Lead]) -> None:
 
 def _insert(pairs: list[tuple[RowResult, Lead]], campaign: Campaign) -> None:
     """Insert accepted leads and announce them; must run inside a transaction."""
-    from django.db import connection
-
     leads = [lead for _, lead in pairs]
     try:
         with transaction.atomic():  # savepoint: a lost race falls back row by row

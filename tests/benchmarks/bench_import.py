@@ -127,13 +127,20 @@ def _django_import_export(sample: Path, campaign) -> float:
         class Meta:
             model = Lead
             fields = ("phone", "first_name", "last_name", "email", "region", "postal_code")
-            import_id_fields = ()
+            # the same job as ours: find the campaign's existing lead by phone (dedupe),
+            # and validate each instance so bad rows are reported, not crashed on
+            import_id_fields = ("phone",)
+            clean_model_instances = True
 
-        def get_instance(self, instance_loader, row):
-            return None
+        def get_queryset(self):
+            return Lead.objects.filter(campaign=campaign)
 
         def before_save_instance(self, instance, row, **kwargs):
             instance.campaign_id = campaign.pk
+
+        def import_instance(self, instance, row, **kwargs):
+            instance.campaign_id = campaign.pk  # before full_clean, which needs the campaign
+            super().import_instance(instance, row, **kwargs)
 
     dataset = tablib.Dataset().load(sample.read_text(encoding="utf-8"), format="csv")
     started = time.perf_counter()
