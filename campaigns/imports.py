@@ -571,7 +571,7 @@ class CsvImporter:
         if not pool:
             return None
         raws = [raw.get(name) for _, raw, _ in batch if raw for name in ("phone", "phone_alt") if raw.get(name)]
-        todo = phones.cleaned_unknown(raws, self._region)
+        todo = phones.unknown(raws, self._region)
         if not todo:
             return None
         size = max(1, len(todo) // PARSE_WORKERS + 1)

@@ -76,46 +76,47 @@ def _parse(cleaned: str, region: str) -> Phone | PhoneError:
     )
 
 
-# Memo of results by (cleaned input, region). A dict, not lru_cache, so that a
-# process pool can warm it for a whole import batch (see warm()).
+# Memo of results by (input as given, region), then by (cleaned input, region). A dict,
+# not lru_cache, so that a process pool can fill it for a whole import batch (warm()).
 _memo: dict[tuple[str, str], Phone | PhoneError] = {}
 MEMO_MAX = 100_000
 
 
-def _parse_memo(cleaned: str, region: str) -> Phone | PhoneError:
-    key = (cleaned, region)
-    result = _memo.get(key)
+def _remember(key: tuple[str, str], result: Phone | PhoneError) -> None:
+    if len(_memo) >= MEMO_MAX:
+        _memo.clear()
+    _memo[key] = result
+
+
+def _lookup(raw: str, region: str) -> Phone | PhoneError:
+    result = _memo.get((raw, region))
     if result is None:
-        result = _parse(cleaned, region)
-        if len(_memo) >= MEMO_MAX:
-            _memo.clear()
-        _memo[key] = result
+        cleaned = _clean(raw)
+        result = _memo.get((cleaned, region))
+        if result is None:
+            result = _parse(cleaned, region)
+            _remember((cleaned, region), result)
+        _remember((raw, region), result)
     return result
 
 
 def parse_batch(args: tuple[str, list[str]]) -> list[tuple]:
-    """Parse many cleaned inputs (for a worker process): picklable tuples back."""
-    region, cleaned = args
-    out = []
-    for text in cleaned:
-        result = _parse(text, region)
-        if isinstance(result, PhoneError):
-            out.append((text, False, result.code, result.message))
-        else:
-            out.append((text, True, result.e164, result.region, result.time_zone))
-    return out
-
-
-def cleaned_unknown(raws, region: str) -> list[str]:
-    """The distinct cleaned forms of ``raws`` not memoised yet."""
-    seen = set()
+    """Parse many inputs (in a worker process); picklable tuples back for warm()."""
+    region, raws = args
     out = []
     for raw in raws:
-        text = _clean("" if raw is None else str(raw))
-        if text not in seen and (text, region) not in _memo:
-            seen.add(text)
-            out.append(text)
+        result = _parse(_clean(raw), region)
+        if isinstance(result, PhoneError):
+            out.append((raw, False, result.code, result.message))
+        else:
+            out.append((raw, True, result.e164, result.region, result.time_zone))
     return out
+
+
+def unknown(raws, region: str) -> list[str]:
+    """The distinct inputs among ``raws`` not memoised yet."""
+    out = {raw: None for raw in raws if (raw, region) not in _memo}
+    return list(out)
 
 
 def warm(region: str, parsed: list[tuple]) -> None:
@@ -133,7 +134,7 @@ def parse_phone(raw, region: str | None = None) -> Phone:
     """Parse ``raw`` into a :class:`Phone` or raise :class:`PhoneError`."""
     region = (region or settings.DEFAULT_PHONE_REGION).upper()
     raw = "" if raw is None else str(raw)
-    result = _parse_memo(_clean(raw), region)
+    result = _lookup(raw, region)
     if isinstance(result, PhoneError):
         raise PhoneError(result.code, result.message.format(raw=raw.strip(), region=region))
     return result
