@@ -39,8 +39,9 @@ run: $(VENV)/.deps-run
 	SANDBOX_URL=http://$(HOST):$(SANDBOX_PORT) $(PY) manage.py seed_demo && \
 	$(PY) manage.py setup_schedules -v0 2>/dev/null; \
 	set -m; pids=""; \
-	cleanup() { echo; echo "Stopping LeadHub..."; kill -TERM $$pids 2>/dev/null; wait $$pids 2>/dev/null; echo "Stopped."; }; \
-	trap 'cleanup; exit 0' INT TERM; \
+	cleanup() { trap '' INT TERM PIPE; kill -TERM $$pids 2>/dev/null; echo; echo "Stopping LeadHub..." || true; \
+		wait $$pids 2>/dev/null; echo "Stopped." || true; }; \
+	trap 'cleanup; exit 0' INT TERM HUP; \
 	$(PY) manage.py vendor_sandbox --host $(HOST) --port $(SANDBOX_PORT) & pids="$$pids $$!"; \
 	$(PY) manage.py qcluster & pids="$$pids $$!"; \
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT) & pids="$$pids $$!"; \

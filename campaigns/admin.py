@@ -244,6 +244,10 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 
+    def get_readonly_fields(self, request, obj=None):
+        # status changes go through the actions, which tell the vendors (intake.cancel_leads, add_to_dnc)
+        return (*self.readonly_fields, "status") if obj else self.readonly_fields
+
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj):
         return obj.full_name or "—"

@@ -1,5 +1,6 @@
 """Demo vendor accounts for `seed_demo`: all five vendors, pointing at the local sandbox."""
 from .models import Destination, VendorAccount
+from .registry import LABELS
 
 
 def create_demo_vendors(solar, cover, sandbox_url: str) -> None:
@@ -15,7 +16,7 @@ def create_demo_vendors(solar, cover, sandbox_url: str) -> None:
     made = {}
     for kind, fields in accounts.items():
         made[kind], _ = VendorAccount.objects.get_or_create(
-            name=f"{kind.capitalize()} (sandbox)",
+            name=f"{LABELS[kind]} (sandbox)",
             defaults=dict(kind=kind, max_requests_per_second=50, timeout_seconds=10, **fields))
     destinations = [
         (solar, "aktify", "", {}, "demo-aktify-key"),

@@ -98,3 +98,9 @@ def test_every_model_has_a_working_changelist(staff_client, campaign, make_lead)
         assert staff_client.get(reverse(f"admin:campaigns_{name}_changelist")).status_code == 200
         assert staff_client.get(reverse(f"admin:campaigns_{name}_add")).status_code == 200
     assert staff_client.get(reverse("admin:campaigns_lead_change", args=[Lead.objects.get().pk])).status_code == 200
+
+
+def test_a_leads_status_changes_only_through_the_actions_that_tell_vendors(staff_client, campaign, make_lead):
+    lead = make_lead(campaign)
+    page = staff_client.get(reverse("admin:campaigns_lead_change", args=[lead.pk])).content.decode()
+    assert 'name="status"' not in page  # read-only on the form; "Cancel selected leads" does it properly
