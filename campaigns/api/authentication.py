@@ -70,7 +70,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         prefix = raw.split(".", 1)[0]
         key = None
         if prefix.startswith(ApiKey.PREFIX) and len(prefix) <= 16:
-            key = ApiKey.objects.select_related("partner").filter(prefix=prefix).first()
+            try:  # get(), not first(): no ORDER BY to build or run on the hot path
+                key = ApiKey.objects.select_related("partner").get(prefix=prefix)
+            except ApiKey.DoesNotExist:
+                key = None
         if key is None:
             secrets.compare_digest(_DUMMY_HASH, ApiKey.hash(raw))  # same work as a real miss
             raise exceptions.AuthenticationFailed(

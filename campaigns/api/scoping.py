@@ -5,7 +5,7 @@ lead is simply absent (404 / "unknown campaign"), never a 403.
 """
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 
 from campaigns.models import ApiKey, Campaign, Lead
 
@@ -34,11 +34,24 @@ def unknown_campaign_message(slug: str) -> str:
     return f"Unknown campaign {slug!r}. GET /api/v1/campaigns/ lists the campaigns this key can use."
 
 
+_CAMPAIGN_BY_SLUG = None
+
+
 def campaign_by_slug(key: ApiKey, slug: str) -> Campaign | None:
-    """One query (it runs on every lead POST): the partner's campaign, if the key is not narrowed away from it."""
-    narrowing = ApiKey.campaigns.through.objects.filter(apikey_id=key.pk)
-    return (
-        Campaign.objects.filter(partners=key.partner_id, slug=slug)
-        .filter(Exists(narrowing.filter(campaign_id=OuterRef("pk"))) | ~Exists(narrowing))
-        .first()
-    )
+    """One query (it runs on every lead POST): the partner's campaign, if the key is not narrowed away from it.
+
+    Written as SQL once: the ORM form (an OR of two EXISTS) cost more to compile
+    than to run, a third of the API's own overhead per lead POST.
+    """
+    global _CAMPAIGN_BY_SLUG
+    if _CAMPAIGN_BY_SLUG is None:
+        campaign = Campaign._meta.db_table
+        allowed = Campaign.partners.through._meta.db_table
+        narrowed = ApiKey.campaigns.through._meta.db_table
+        _CAMPAIGN_BY_SLUG = (
+            f"SELECT c.* FROM {campaign} c JOIN {allowed} pc ON pc.campaign_id = c.id AND pc.partner_id = %s "
+            f"WHERE c.slug = %s AND (NOT EXISTS (SELECT 1 FROM {narrowed} n WHERE n.apikey_id = %s) "
+            f"OR EXISTS (SELECT 1 FROM {narrowed} n WHERE n.apikey_id = %s AND n.campaign_id = c.id))"
+        )
+    found = list(Campaign.objects.raw(_CAMPAIGN_BY_SLUG, [key.partner_id, slug, key.pk, key.pk]))
+    return found[0] if found else None
