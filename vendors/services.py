@@ -448,14 +448,18 @@ def _write_results(changed: list[Delivery], done: dt.datetime) -> None:
 
 def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
                 progress=None) -> dict[str, int]:
-    """Process everything due now with a bounded pool of threads; returns counts per status."""
+    """Process everything due now with a bounded pool of threads; returns counts per status.
+
+    When nothing is left, the task waits (one query per wait, in this thread only)
+    for retries due within DELIVERY_LINGER_SECONDS, so a transient fault is retried
+    seconds later rather than at the next one-minute sweep.
+    """
     threads = threads or getattr(settings, "DELIVERY_THREADS", 4)
     deadline = time.monotonic() + (time_budget if time_budget is not None else 240)
+    linger = float(getattr(settings, "DELIVERY_LINGER_SECONDS", 5))
     reclaim_expired_leases()
     outcome = Outcome()
     lock = threading.Lock()
-
-    linger = float(getattr(settings, "DELIVERY_LINGER_SECONDS", 5))
 
     def worker():
         local = Outcome()
@@ -463,12 +467,7 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
             while time.monotonic() < deadline:
                 claimed = claim()
                 if claimed is None:
-                    # retries due in a moment are picked up here, not a minute later by the sweep
-                    soon = _next_due_within(linger)
-                    if soon is None or time.monotonic() + soon >= deadline:
-                        break
-                    time.sleep(max(0.05, min(soon, 1.0)))
-                    continue
+                    break
                 before = sum(local.counts.values())
                 process(claimed, local)
                 if progress:
@@ -480,23 +479,28 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
             if threading.current_thread() is not threading.main_thread():
                 connection.close()
 
-    if threads <= 1:
-        worker()
-    else:
-        close_old_connections()
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deliver") as pool:
-            for future in [pool.submit(worker) for _ in range(threads)]:
-                future.result()
-    return dict(outcome.counts)
+    while True:
+        if threads <= 1:
+            worker()
+        else:
+            close_old_connections()
+            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deliver") as pool:
+                for future in [pool.submit(worker) for _ in range(threads)]:
+                    future.result()
+        wait = _next_due_within(linger)
+        if wait is None or time.monotonic() + wait >= deadline:
+            return dict(outcome.counts)
+        time.sleep(max(0.1, wait))
 
 
 def _next_due_within(seconds: float) -> float | None:
-    """Seconds until the next claimable delivery, if that is within ``seconds``."""
+    """Seconds until the next delivery becomes due, if that is within ``seconds``."""
     if seconds <= 0:
         return None
     now = timezone.now()
-    due_at = _due(now + dt.timedelta(seconds=seconds)).order_by("due_at").values_list("due_at", flat=True).first()
-    return None if due_at is None else max(0.0, (due_at - now).total_seconds())
+    due_at = (_due(now + dt.timedelta(seconds=seconds)).filter(due_at__gt=now).order_by("due_at")
+              .values_list("due_at", flat=True).first())
+    return None if due_at is None else (due_at - now).total_seconds()
 
 
 def pending_summary() -> dict[str, int]:
