@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 Op, St = Delivery.Operation, Delivery.Status
 SINGLE_ITEM_CLAIM = 16            # single-item vendors: items one worker thread takes per claim
-CIRCUIT_THRESHOLD = 5             # consecutive transient whole-call failures that open the circuit
+CIRCUIT_THRESHOLD = 10            # consecutive transient whole-call failures that open the circuit (20 % flakiness never reaches it)
 CIRCUIT_COOLDOWN = dt.timedelta(seconds=30)
 SCHEDULE_AHEAD = dt.timedelta(days=6)
 OUTAGE_CODES = {"timeout", "connection_error", "vendor_unavailable", "rate_limited", "transient"}  # push at most this long before the vendor should call

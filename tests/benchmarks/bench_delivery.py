@@ -43,7 +43,7 @@ FAULT_N = int(os.environ.get("BENCH_DELIVERY_FAULT_N", 2_000))
 LATENCY_SAMPLES = int(os.environ.get("BENCH_DELIVERY_LATENCY_SAMPLES", 20))
 SUBMIT_CHUNK = 1_000
 POLL = 0.2
-FAULT_BOUND = 90.0  # seconds the fault run may take to settle
+FAULT_BOUND = 180.0  # seconds the fault run may take to settle ("eventually": backoff, a circuit pause, a sweep)
 FAULTS = {"latency_ms": LATENCY_MS, "error_503_rate": 0.10, "error_500_rate": 0.10, "retry_after": 1, "seed": 5}
 
 
