@@ -199,7 +199,7 @@ def test_a_worker_that_died_mid_batch_loses_nothing_and_creates_nothing_twice(ak
 
 
 def test_the_circuit_opens_after_repeated_outages_and_probes_later(aktify, open_campaign, sandbox):
-    VendorAccount.objects.update(max_attempts=10)
+    VendorAccount.objects.update(max_attempts=services.CIRCUIT_THRESHOLD + 5)
     submit(open_campaign, [row(n) for n in range(1, 8)])
     sandbox.faults(vendor="aktify", error_503_rate=1, retry_after=0)
     for _ in range(services.CIRCUIT_THRESHOLD):
