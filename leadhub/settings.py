@@ -125,6 +125,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _db.setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     _db.setdefault("CONN_HEALTH_CHECKS", True)
+    # Server-side parameter binding lets psycopg prepare statements that run often
+    # (claims, result writes): their planning cost more than their execution.
+    _db.setdefault("OPTIONS", {}).setdefault("server_side_binding", env.bool("DB_SERVER_SIDE_BINDING", default=True))
 _db.setdefault("TEST", {})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

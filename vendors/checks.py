@@ -1,5 +1,6 @@
 """System checks for vendor configuration (run by `manage.py check` and at start-up)."""
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 
 
@@ -16,6 +17,9 @@ def check_destinations(app_configs, databases=None, **kwargs):
         destinations = list(Destination.objects.select_related("account").filter(is_enabled=True))
     except DatabaseError:  # not migrated yet: nothing to check
         return []
+    except ImproperlyConfigured as exc:  # stored secrets encrypted under another key
+        return [Error(str(exc), hint="Set FIELD_ENCRYPTION_KEY to include the key the secrets were saved with "
+                                     "(comma-separated keys: the first encrypts, all decrypt).", id="vendors.E004")]
     for dest in destinations:
         cls = client_class(dest.account.kind)
         where = f"Destination {dest.pk} ({dest})"

@@ -107,8 +107,11 @@ class Delivery(models.Model):
 
     OPEN = (Status.PENDING, Status.IN_FLIGHT)
 
-    lead = models.ForeignKey("campaigns.Lead", on_delete=models.CASCADE, related_name="deliveries")
-    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="deliveries")
+    # no single-column FK indexes: the unique (lead, destination, operation) and the
+    # (destination, status) indexes serve those lookups, and every index costs each update
+    lead = models.ForeignKey("campaigns.Lead", on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="deliveries",
+                                    db_index=False)
     operation = models.CharField(max_length=16, choices=Operation.choices, default=Operation.PUSH)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -134,7 +137,7 @@ class Delivery(models.Model):
             # the admin's filters and the campaign summary
             models.Index(fields=["status", "-id"], name="delivery_status_idx"),
             models.Index(fields=["destination", "status"], name="delivery_destination_idx"),
-            models.Index(fields=["code"], name="delivery_code_idx"),
+            models.Index(fields=["code"], name="delivery_code_idx", condition=~models.Q(code="")),
         ]
 
     def __str__(self):

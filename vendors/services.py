@@ -405,12 +405,27 @@ def _record(deliveries, results, released, exchange_by_item, account, operation,
         changed.append(d)
     with transaction.atomic():
         _write_results(changed, done)
-        DeliveryAttempt.objects.bulk_create(attempts, batch_size=1000)
+        _insert_attempts(attempts)
         # a lead withdrawn while its push was in flight: tell the vendor now that it holds it
         if accepted_pushes:
             late = Lead.objects.filter(pk__in=[d.lead_id for d in accepted_pushes], status__in=WITHDRAWN)
             for status, operation in ((Lead.Status.DNC, "dnc"), (Lead.Status.CANCELLED, "end_contact")):
                 plan_withdrawal([lead for lead in late if lead.status == status], operation)
+
+
+ATTEMPT_COLUMNS = ("delivery_id", "started_at", "duration_ms", "request", "http_status", "outcome", "code",
+                   "message", "excerpt")
+
+
+def _insert_attempts(attempts: list[DeliveryAttempt]) -> None:
+    """One row per attempt: COPY on PostgreSQL, bulk INSERT elsewhere."""
+    if connection.vendor == "postgresql" and len(attempts) > 1:
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY vendors_deliveryattempt ({', '.join(ATTEMPT_COLUMNS)}) FROM STDIN") as copy:
+                for a in attempts:
+                    copy.write_row([getattr(a, name) for name in ATTEMPT_COLUMNS])
+        return
+    DeliveryAttempt.objects.bulk_create(attempts, batch_size=1000)
 
 
 RESULT_FIELDS = ["status", "attempts", "due_at", "lease_until", "remote_ref", "code", "message", "http_status",

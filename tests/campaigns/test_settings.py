@@ -76,3 +76,20 @@ def test_vendor_credentials_are_encrypted_at_rest_and_read_back(db):
     assert "s3cr3t" not in stored_credentials and "s3cr3t" not in stored_secret
     assert VendorAccount.objects.get().credentials == {"api_key": "s3cr3t-value"}
     assert Destination.objects.get(pk=dest.pk).secret == "dest-s3cr3t"
+
+
+def test_secrets_under_another_key_are_a_system_check_error_not_a_crash(db, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    from campaigns.models import Campaign
+    from leadhub.fields import _fernet
+    from vendors.models import Destination, VendorAccount
+
+    account = VendorAccount.objects.create(name="x", kind="aktify")
+    Destination.objects.create(campaign=Campaign.objects.create(name="c", slug="c"), account=account, secret="k1234")
+    settings.FIELD_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    _fernet.cache_clear()
+    with pytest.raises(SystemCheckError, match="vendors.E004"):
+        call_command("check", databases=["default"])
