@@ -53,7 +53,6 @@ Points of the contract that are easy to get wrong:
 """
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 import json
@@ -64,7 +63,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from .base import ACCEPTED, REJECTED, ConnectionReport, Item, ItemResult, VendorClient, VendorError
+from .base import ACCEPTED, REJECTED, ConnectionReport, Item, ItemResult, VendorClient, VendorError, utc_stamp
 
 log = logging.getLogger(__name__)
 
@@ -155,13 +154,6 @@ def positive_int_error(value: Any) -> str:
     return ""
 
 
-def date_time_text(when: dt.datetime) -> str:
-    """``2020-03-23T00:00:00Z``, the seed's format (UTC, whole seconds)."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def phone_digits(number: Any) -> str:
     """E.164 without the ``+`` (``79123456789``), "" when the lead has none."""
     if not number:
@@ -208,7 +200,7 @@ def phone_entry(item: Item, settings: dict[str, Any]) -> dict[str, Any]:
         entry["payload"] = payload
 
     if item.contact_at is not None:
-        entry["startDateTime"] = date_time_text(item.contact_at)
+        entry["startDateTime"] = utc_stamp(item.contact_at)
     for key in ("allowedDays", "allowedTime", "retryIntervalInMinutes", "maxAttempts", "gmtZone"):
         if key in settings:
             entry[key] = settings[key]

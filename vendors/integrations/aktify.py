@@ -40,18 +40,16 @@ import json
 import re
 from typing import Any
 
-from .base import ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError
+from .base import (
+    ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError,
+    mapping_error,
+)
 
 US_STATE_CODES = frozenset(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
     "NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY DC".split()
 )
 LINK_FIELDS = ("link", "linkToShorten")
-# Lead attributes a destination may copy into ``metadata`` (settings["metadata_fields"]).
-LEAD_FIELDS = frozenset({
-    "address", "city", "region", "postal_code", "country", "timezone", "external_id", "source", "link",
-    "consent_url", "consent_at", "phone_alt", "first_name", "last_name", "email", "scheduled_at", "created_at",
-})
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 END_CONTACT_LIMIT = 50
 
@@ -142,15 +140,9 @@ class AktifyClient(VendorClient):
         if "default_source" in settings and not isinstance(settings["default_source"], str):
             errors["default_source"] = "Must be text."
         if "metadata_fields" in settings:
-            mapping = settings["metadata_fields"]
-            if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                        for k, v in mapping.items()):
-                errors["metadata_fields"] = "Must be an object of {\"metadata key\": \"lead field name\"}."
-            else:
-                bad = sorted(v for v in mapping.values() if v not in LEAD_FIELDS)
-                if bad:
-                    errors["metadata_fields"] = (f"Unknown lead field(s): {', '.join(bad)}. "
-                                                 f"Choose from: {', '.join(sorted(LEAD_FIELDS))}.")
+            problem = mapping_error(settings["metadata_fields"], "metadata key")
+            if problem:
+                errors["metadata_fields"] = problem
         return errors
 
     # ---- the one mapping from a Lead to the vendor payload --------------------

@@ -179,6 +179,30 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
 
 
+# Lead attributes a destination may map into a vendor's extra-data field.
+LEAD_FIELDS = frozenset({
+    "address", "city", "region", "postal_code", "country", "timezone", "external_id", "source", "link",
+    "consent_url", "consent_at", "phone_alt", "first_name", "last_name", "email", "scheduled_at", "created_at",
+})
+
+
+def mapping_error(mapping: Any, key_words: str) -> str | None:
+    """What is wrong with a {vendor key: lead field} setting, or None."""
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        return f"Must be an object of {{\"{key_words}\": \"lead field name\"}}."
+    bad = sorted(v for v in mapping.values() if v not in LEAD_FIELDS)
+    if bad:
+        return f"Unknown lead field(s): {', '.join(bad)}. Choose from: {', '.join(sorted(LEAD_FIELDS))}."
+    return None
+
+
+def utc_stamp(value: dt.datetime) -> str:
+    """``2020-03-23T00:00:00Z``: UTC, whole seconds (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class VendorClient:
     kind: ClassVar[str] = ""
     label: ClassVar[str] = ""

@@ -55,12 +55,11 @@ from typing import Any
 import phonenumbers
 from django.utils import timezone
 
-from .base import ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError
+from .base import (
+    ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError,
+    mapping_error,
+)
 
-LEAD_FIELDS = frozenset({
-    "address", "city", "region", "postal_code", "country", "timezone", "external_id", "source", "link",
-    "consent_url", "consent_at", "phone_alt", "first_name", "last_name", "email", "scheduled_at", "created_at",
-})
 MOBILE_FORMATS = ("e164", "national")
 ADD_PATH, CANCEL_PATH = "/lead/add", "/lead/cancel"
 
@@ -106,15 +105,9 @@ class Comunik8Client(VendorClient):
         if "subtype" in settings and not isinstance(settings["subtype"], str):
             errors["subtype"] = "Must be text."
         if "data_fields" in settings:
-            mapping = settings["data_fields"]
-            if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str)
-                                                        for k, v in mapping.items()):
-                errors["data_fields"] = "Must be an object of {\"data key\": \"lead field name\"}."
-            else:
-                bad = sorted(v for v in mapping.values() if v not in LEAD_FIELDS)
-                if bad:
-                    errors["data_fields"] = (f"Unknown lead field(s): {', '.join(bad)}. "
-                                             f"Choose from: {', '.join(sorted(LEAD_FIELDS))}.")
+            problem = mapping_error(settings["data_fields"], "data key")
+            if problem:
+                errors["data_fields"] = problem
         return errors
 
     # ---- secrets: the key is in the URL, so redact its encoded forms too -------

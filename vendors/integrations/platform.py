@@ -56,7 +56,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from .base import (
-    ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError,
+    ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError, utc_stamp,
 )
 
 log = logging.getLogger(__name__)
@@ -119,12 +119,6 @@ SETTINGS_HELP: dict[str, str] = {
 }
 
 
-def _utc_stamp(value: dt.datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _e164(value: Any) -> str:
     if not value:
         return ""
@@ -140,7 +134,7 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        return _utc_stamp(value)
+        return utc_stamp(value)
     if hasattr(value, "as_e164"):
         return _e164(value)
     return str(value)
@@ -313,7 +307,7 @@ class PlatformClient(VendorClient):
         if lead.phone_alt:
             payload["phone2"] = _e164(lead.phone_alt)
         if item.contact_at:
-            payload["nextAttemptTimestamp"] = _utc_stamp(item.contact_at)
+            payload["nextAttemptTimestamp"] = utc_stamp(item.contact_at)
         data: dict[str, Any] = {}
         if self.setting("include_metadata", True) and isinstance(lead.metadata, dict):
             data.update(lead.metadata)
@@ -565,7 +559,7 @@ class PlatformClient(VendorClient):
         """customerKey → leadId for leads uploaded to the list since ``since`` (newest wins)."""
         found: dict[str, Any] = {}
         try:
-            for lead in self._walk("list_leads", {"listId": list_id, "uploadedTimestampFrom": _utc_stamp(since)},
+            for lead in self._walk("list_leads", {"listId": list_id, "uploadedTimestampFrom": utc_stamp(since)},
                                    max_pages=MAX_SCAN_PAGES):
                 key = str(lead.get("customerKey") or "")
                 if key in wanted and lead.get("leadId") is not None:
