@@ -501,3 +501,17 @@ def test_the_sandbox_rejects_unknown_fields_and_wrong_types(client, sandbox):
                          json={"listId": "100", "phone1": "+14155550000", "leadData": "x", "colour": "red"})
     assert resp.status_code == 422
     assert set(resp.json()["errors"]) == {"listId", "leadData", "colour"}
+
+
+def test_a_second_bulk_into_the_same_list_scans_only_from_where_the_first_scan_ended(client, sandbox, campaign,
+                                                                                    make_lead):
+    import datetime as dt
+
+    client.push([Item(id=n, lead=make_lead(campaign)) for n in range(3)])
+    first_scan = [r for r in sandbox.requests("platform") if r["method"] == "GET" and r["path"] == f"{ROOT}/leads"][-1]
+    second = client.push([Item(id=10 + n, lead=make_lead(campaign)) for n in range(3)])
+    scans = [r for r in sandbox.requests("platform") if r["method"] == "GET" and r["path"] == f"{ROOT}/leads"]
+    begin = lambda r: dt.datetime.fromisoformat(r["query"]["uploadedTimestampFrom"][0].replace("Z", "+00:00"))  # noqa: E731
+    # the first scan reached back two minutes; the second starts a second before the newest lead it saw
+    assert begin(scans[-1]) - begin(first_scan) >= dt.timedelta(seconds=100)
+    assert [(r.status, bool(r.remote_ref)) for r in second] == [(ACCEPTED, True)] * 3

@@ -95,6 +95,7 @@ DUPLICATE_WORDS = ("already exists", "already been taken", "duplicate")
 MAX_LIST_PAGES = 1000           # bound on any cursor walk
 MAX_SCAN_PAGES = 50             # bound on the walk that learns bulk lead ids
 SCAN_MARGIN = dt.timedelta(minutes=2)  # clock skew allowance for uploadedTimestampFrom
+_SCAN_RESUME: dict[tuple[str, int], dt.datetime] = {}  # (base URL, list) -> where the next id scan may start
 
 # Lead attributes a destination may map into leadData / use as customerKey.
 LEAD_FIELDS = ("id", "first_name", "last_name", "full_name", "email", "phone", "phone_alt", "address", "city",
@@ -556,16 +557,34 @@ class PlatformClient(VendorClient):
         return position if 0 <= position < size else None
 
     def _scan_ids(self, list_id: int, wanted: set[str], since: dt.datetime) -> dict[str, Any]:
-        """customerKey → leadId for leads uploaded to the list since ``since`` (newest wins)."""
+        """customerKey → leadId for leads uploaded to the list since ``since`` (newest wins).
+
+        Batches sent one after another into one list would each re-read every lead
+        of the last minutes; the scan starts instead where this process's previous
+        scan of the list ended (the vendor's newest upload time, minus a second).
+        """
+        mark = (self.base_url, list_id)
+        resume = _SCAN_RESUME.get(mark)
+        if resume is not None and resume > since:
+            since = resume
         found: dict[str, Any] = {}
+        newest = None
         try:
             for lead in self._walk("list_leads", {"listId": list_id, "uploadedTimestampFrom": utc_stamp(since)},
                                    max_pages=MAX_SCAN_PAGES):
                 key = str(lead.get("customerKey") or "")
                 if key in wanted and lead.get("leadId") is not None:
                     found[key] = lead["leadId"]
+                uploaded = (lead.get("timestamps") or {}).get("uploaded") if isinstance(lead.get("timestamps"), dict) else None
+                if isinstance(uploaded, str):
+                    newest = max(newest or uploaded, uploaded)
         except VendorError as error:
             log.info("platform: could not learn bulk lead ids (%s)", error.code)
+        if newest and len(found) == len(wanted):
+            try:
+                _SCAN_RESUME[mark] = dt.datetime.fromisoformat(newest.replace("Z", "+00:00")) - dt.timedelta(seconds=1)
+            except ValueError:
+                pass
         return found
 
     # ---- lookups ----------------------------------------------------------------
