@@ -140,9 +140,12 @@ class Lead(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         DNC = "dnc", "Do not call"
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="leads")
+    # campaign and partner get no single-column index: (campaign, phone) / (campaign, status, id) and
+    # (partner, external_id) lead with them, and each index costs every insert of a large import
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="leads", db_index=False)
     lead_list = models.ForeignKey(LeadList, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads")
-    partner = models.ForeignKey(Partner, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads")
+    partner = models.ForeignKey(Partner, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads",
+                                db_index=False)
     phone = E164Field(help_text="E.164")
     phone_alt = E164Field(blank=True, help_text="Optional second number, E.164.")
     first_name = models.CharField(max_length=100, blank=True)
