@@ -57,6 +57,23 @@ def _ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+BUSY_TABLES = ["campaigns_lead", "vendors_delivery", "vendors_deliveryattempt", "campaigns_dnc",
+               "campaigns_idempotencyrecord", "django_q_task", "django_q_ormq", "vendors_vendoraccount"]
+
+
+def _tidy(reindex: bool = False) -> None:
+    """Each module deletes what it created; without (auto)vacuum the dead rows and bloated
+    indexes slow the next module several-fold (measured: 2,647 vs 785 items/s). The
+    PostgreSQL here runs with autovacuum off, so the runner vacuums between modules."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in BUSY_TABLES:
+            if reindex:
+                cursor.execute(f'REINDEX TABLE "{table}"')
+            cursor.execute(f'VACUUM ANALYZE "{table}"')
+
+
 def main(argv: list[str]) -> int:
     only = argv[0] if argv else ""
     os.environ["DATABASE_URL"] = BENCH_DB
@@ -69,6 +86,7 @@ def main(argv: list[str]) -> int:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    _tidy(reindex=True)
     here = Path(__file__).parent
     bench = Bench()
     failed = []
@@ -85,6 +103,7 @@ def main(argv: list[str]) -> int:
             failed.append(info.name)
             bench.report("(benchmark crashed)", "error", ok=False)
         print(f"  ({time.perf_counter() - started:.1f}s)")
+        _tidy()
     print("\n| benchmark | figure | value | target | |")
     print("|---|---|---|---|---|")
     for r in bench.rows:
