@@ -335,8 +335,5 @@ class DNCAdmin(PhoneSearchMixin, admin.ModelAdmin):
             self.message_user(request, f"{result.leads_withdrawn} lead(s) with this number withdrawn from vendors.")
 
 
-# Admin pages owned by other parts of the domain register themselves on import.
-try:
-    from .api import admin as _api_admin  # noqa: F401,E402  (API keys)
-except ImportError:  # pragma: no cover - before the partner API exists
-    pass
+# The API keys' admin lives with the partner API and registers itself on import.
+from .api import admin as _api_admin  # noqa: F401,E402
