@@ -65,13 +65,6 @@ def _destinations_by_campaign(campaign_ids) -> dict[int, list[Destination]]:
     return grouped
 
 
-def push_due_at(lead: Lead, destination: Destination, now: dt.datetime) -> dt.datetime:
-    """When a push may go: vendors that schedule calls get the lead early (the window
-    travels with it); for the others LeadHub waits for the lead's window to open."""
-    return _due_at(window_for(lead), lead.scheduled_at,
-                   registry.client_class(destination.account.kind).schedules_calls, now)
-
-
 def _due_at(window, scheduled_at, schedules_calls: bool, now: dt.datetime) -> dt.datetime:
     start = max(now, scheduled_at) if scheduled_at else now
     opens = next_open(window, start)
@@ -249,7 +242,7 @@ class AccountRateLimiter:
             time.sleep(wait)
 
 
-def _item(delivery: Delivery, schedules_calls: bool, now: dt.datetime) -> Item:
+def _item(delivery: Delivery, now: dt.datetime) -> Item:
     lead = delivery.lead
     window = window_for(lead)
     start = max(now, lead.scheduled_at) if lead.scheduled_at else now
@@ -288,7 +281,7 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
             elif str(lead.phone) in blocked:
                 pre.append(ItemResult(d.pk, "skipped", code="dnc", message="Not sent: the number is on the DNC list."))
             else:
-                item = _item(d, client_cls.schedules_calls, now)
+                item = _item(d, now)
                 if item.contact_at and not client_cls.schedules_calls:
                     d.due_at = item.contact_at  # window closed (or scheduled later): wait, no attempt used
                     released.append(d)

@@ -158,9 +158,7 @@ def phone_digits(number: Any) -> str:
     """E.164 without the ``+`` (``79123456789``), "" when the lead has none."""
     if not number:
         return ""
-    text = getattr(number, "as_e164", None)
-    text = text if isinstance(text, str) else str(number)
-    return re.sub(r"\D", "", text)
+    return re.sub(r"\D", "", str(number))
 
 
 def item_key(item: Item) -> str:

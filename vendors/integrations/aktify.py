@@ -55,20 +55,13 @@ END_CONTACT_LIMIT = 50
 
 
 def e164(number: Any) -> str:
-    """A PhoneNumber (or string) as E.164 text; "" when empty."""
-    if not number:
-        return ""
-    as_e164 = getattr(number, "as_e164", None)
-    return as_e164 if isinstance(as_e164, str) else str(number)
+    """A lead's number (stored as E.164 text) as text; "" when empty."""
+    return str(number) if number else ""
 
 
 def is_valid_number(number: Any, as_text: str) -> bool:
-    """Worth sending: E.164 text, and a valid number when it is a parsed PhoneNumber
-    (one malformed number would fail the whole end-contact request)."""
-    if not E164.match(as_text):
-        return False
-    is_valid = getattr(number, "is_valid", None)
-    return bool(is_valid()) if callable(is_valid) else True
+    """Worth sending: E.164 text (one malformed number would fail the whole end-contact request)."""
+    return bool(E164.match(as_text))
 
 
 def text_value(value: Any) -> str:
@@ -79,8 +72,6 @@ def text_value(value: Any) -> str:
         return "true" if value else "false"
     if hasattr(value, "isoformat"):
         return value.isoformat()
-    if hasattr(value, "as_e164"):
-        return e164(value)
     if isinstance(value, (dict, list)):
         return json.dumps(value, separators=(",", ":"), sort_keys=True)
     return str(value)

@@ -67,8 +67,6 @@ ADD_PATH, CANCEL_PATH = "/lead/add", "/lead/cancel"
 def text_value(value: Any) -> str:
     if value is None:
         return ""
-    if hasattr(value, "as_e164"):
-        return value.as_e164 if value else ""
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)

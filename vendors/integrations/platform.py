@@ -121,14 +121,7 @@ SETTINGS_HELP: dict[str, str] = {
 
 
 def _e164(value: Any) -> str:
-    if not value:
-        return ""
-    if hasattr(value, "as_e164"):
-        if value.is_valid():
-            return value.as_e164
-        # never send "+NoneNone": an unparseable number goes as typed, for the vendor to refuse
-        return getattr(value, "raw_input", "") or ""
-    return str(value)
+    return str(value) if value else ""
 
 
 def _text(value: Any) -> str:
