@@ -14,9 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import json
-import zoneinfo
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 from django.core.exceptions import ValidationError
@@ -27,7 +25,7 @@ from django.db.models.base import ModelState
 from django.utils import timezone as djtz
 from django.utils.dateparse import parse_datetime
 
-from .models import DNC, Campaign, Lead, LeadList, Partner
+from .models import DNC, Campaign, Lead, LeadList, Partner, iana_zone
 from .phones import PhoneError, parse_phone
 from .signals import leads_accepted, leads_withdrawn
 
@@ -81,15 +79,6 @@ class RowResult:
 class _RowInvalid(Exception):
     def __init__(self, errors: dict[str, list[dict[str, str]]]):
         self.errors = errors
-
-
-@lru_cache(maxsize=1024)
-def _valid_zone(name: str) -> bool:
-    try:
-        zoneinfo.ZoneInfo(name)
-        return True
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
 
 
 def _text(value: Any) -> str:
@@ -180,7 +169,7 @@ def clean_row(raw: dict[str, Any], campaign: Campaign, **related) -> Lead:
     values["country"] = country or (phone.region if phone and phone.region else "")
 
     tz_name = _text(raw.get("timezone"))
-    if tz_name and not _valid_zone(tz_name):
+    if tz_name and iana_zone(tz_name) is None:
         err("timezone", "invalid_field", f"{tz_name!r} is not an IANA time zone (e.g. America/Chicago).")
     values["timezone"] = tz_name or (phone.time_zone if phone and phone.time_zone else "")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import zoneinfo
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -15,12 +16,17 @@ from .fields import E164Field
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-def validate_timezone(value: str) -> None:
-    if not value:
-        return
+@lru_cache(maxsize=1024)
+def iana_zone(name: str) -> zoneinfo.ZoneInfo | None:
+    """The zone named ``name``, or None when it is not an IANA zone id (cached: hot in imports)."""
     try:
-        zoneinfo.ZoneInfo(value)
+        return zoneinfo.ZoneInfo(name) if name else None
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def validate_timezone(value: str) -> None:
+    if value and iana_zone(value) is None:
         raise ValidationError(f"{value!r} is not an IANA time zone (e.g. America/New_York).", code="invalid_timezone")
 
 

@@ -7,10 +7,8 @@ so a DST change moves the UTC instant, not the local hour.
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
-from functools import lru_cache
 
-from campaigns.models import WEEKDAYS
+from campaigns.models import WEEKDAYS, iana_zone
 from campaigns.phones import PhoneError, parse_phone
 
 from .integrations.base import CallingWindow
@@ -18,16 +16,8 @@ from .integrations.base import CallingWindow
 UTC = dt.timezone.utc
 
 
-@lru_cache(maxsize=512)
-def _zone(name: str) -> zoneinfo.ZoneInfo | None:
-    try:
-        return zoneinfo.ZoneInfo(name) if name else None
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 def lead_time_zone(lead) -> str:
-    if lead.timezone and _zone(lead.timezone):
+    if lead.timezone and iana_zone(lead.timezone):
         return lead.timezone
     try:
         zone = parse_phone(str(lead.phone)).time_zone
@@ -49,7 +39,7 @@ def window_for(lead, time_zone: str | None = None) -> CallingWindow:
 
 def next_open(window: CallingWindow, now: dt.datetime) -> dt.datetime:
     """The first instant at or after ``now`` inside the window (aware, UTC)."""
-    zone = _zone(window.time_zone) or UTC
+    zone = iana_zone(window.time_zone) or UTC
     local = now.astimezone(zone)
     allowed = {WEEKDAYS.index(d) for d in window.days}
     if not allowed:
