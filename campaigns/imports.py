@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone as djtz
 
@@ -605,6 +605,13 @@ class CsvImporter:
 
     def _flush(self, batch, on_batch, phone_col, processed: int) -> None:
         with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # Each batch commits its leads together with the job's progress, so a
+                # crash that loses the last commits loses them as a whole and the resumed
+                # job redoes exactly those rows: the batch need not wait for its WAL to
+                # reach the disk (the wait was a third of the database time).
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
             if batch:
                 self._submit(batch, phone_col)
             if on_batch is not None:
