@@ -146,10 +146,12 @@ class Lead(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         DNC = "dnc", "Do not call"
 
-    # campaign and partner get no single-column index: (campaign, phone) / (campaign, status, id) and
-    # (partner, external_id) lead with them, and each index costs every insert of a large import
+    # Every index costs every insert of a large import, so: campaign has no single-column
+    # index ((campaign, status, id) leads with it); lead list and partner are indexed only
+    # where set (partial indexes below), the phone only once (the unique index leads with it).
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="leads", db_index=False)
-    lead_list = models.ForeignKey(LeadList, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads")
+    lead_list = models.ForeignKey(LeadList, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads",
+                                  db_index=False)
     partner = models.ForeignKey(Partner, on_delete=models.SET_NULL, null=True, blank=True, related_name="leads",
                                 db_index=False)
     phone = E164Field(help_text="E.164")
@@ -179,17 +181,19 @@ class Lead(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "phone"], name="lead_unique_phone_per_campaign"),
+            # phone first: it also serves phone lookups across campaigns (admin search,
+            # DNC withdrawal) and an import's existing-number probe (intake.existing_leads)
+            models.UniqueConstraint(fields=["phone", "campaign"], name="lead_unique_phone_campaign"),
         ]
         indexes = [
-            # phone lookups across campaigns (admin search, DNC withdrawal)
-            models.Index(fields=["phone"], name="lead_phone_idx"),
             models.Index(fields=["phone_alt"], name="lead_phone_alt_idx", condition=~Q(phone_alt="")),
             # the admin's filters, each with the default ordering (-id)
             models.Index(fields=["status", "-id"], name="lead_status_idx"),
             models.Index(fields=["campaign", "status", "-id"], name="lead_campaign_status_idx"),
             models.Index(fields=["created_at"], name="lead_created_idx"),
-            models.Index(fields=["partner", "external_id"], name="lead_partner_external_idx"),
+            models.Index(fields=["partner", "external_id"], name="lead_partner_external_idx",
+                         condition=Q(partner__isnull=False)),
+            models.Index(fields=["lead_list"], name="lead_list_idx", condition=Q(lead_list__isnull=False)),
         ]
 
     def __str__(self):
