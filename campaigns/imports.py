@@ -509,20 +509,16 @@ class CsvImporter:
             raw["metadata"] = meta
         return raw
 
-    def _phone_key(self, value: str) -> int | None:
-        try:
-            return int(parse_phone(value, self._region).e164[1:])
-        except PhoneError:
-            return None
-
     # -- running
     def run(self, binary, *, skip: int = 0, on_batch: Callable[[BatchProgress], None] | None = None,
             deadline: float | None = None, limit: int | None = None) -> bool:
         """Import from data row ``skip``; True when the file is finished, False at ``deadline``.
 
-        Large files are pipelined: while batch N goes through intake and the
-        database, a pool of worker processes parses the phone numbers of batch
-        N+1 (phone parsing is the import's CPU hot spot).
+        Large files are pipelined: while batch N goes through the database half
+        of intake (:func:`campaigns.intake.admit`) here, a pool of worker
+        processes maps and cleans the rows of batch N+1
+        (:func:`campaigns.intake.clean_values`: validation and phone parsing,
+        the CPU-heavy half).
         """
         records = self.records(binary)
         self.header = unique_headers(next(records))
@@ -530,9 +526,9 @@ class CsvImporter:
         width = len(self.header)
         if skip:
             self._replay(records, skip, plan, phone_col, width)
-        batch: list[tuple[list[str], dict, int | None]] = []
+        batch: list[tuple[list[str], str | None]] = []  # (cells, why the row is ragged or None)
         pending = 0  # records read since the last commit (ragged ones included)
-        waiting = None  # the previous full batch, its row count and its phones being parsed
+        waiting = None  # the previous full batch, its rows being cleaned and its row count
         pool = None
         try:
             for cells in records:
@@ -541,49 +537,41 @@ class CsvImporter:
                 self.processed += 1
                 pending += 1
                 if len(cells) != width:
-                    batch.append((cells, None, f"This row has {len(cells)} cells; the header has {width} "
-                                               "(check quoting and delimiters)."))
+                    batch.append((cells, f"This row has {len(cells)} cells; the header has {width} "
+                                         "(check quoting and delimiters)."))
                 else:
-                    batch.append((cells, self.build_row(cells, plan), None))
+                    batch.append((cells, None))
                 if pending >= self.batch_size:
                     if pool is None:
-                        pool = _parse_pool()
-                    parsing = self._parse_ahead(pool, batch)
+                        pool = _clean_pool()
+                    cleaning = self._clean(pool, batch, plan)
                     if waiting is not None:
-                        self._finish(waiting, on_batch, phone_col)
-                    waiting = (batch, self.processed, parsing)
+                        self._flush(*waiting, on_batch)
+                    waiting = (batch, cleaning, self.processed)
                     batch, pending = [], 0
                     if deadline is not None and time.monotonic() > deadline:
-                        self._finish(waiting, on_batch, phone_col)
+                        self._flush(*waiting, on_batch)
                         return False
                 if limit is not None and self.processed >= limit:
                     break
             if waiting is not None:
-                self._finish(waiting, on_batch, phone_col)
-            self._flush(batch, on_batch, phone_col, self.processed)
+                self._flush(*waiting, on_batch)
+            self._flush(batch, self._clean(None, batch, plan), self.processed, on_batch)
             return True
         finally:
             if pool:
                 pool.terminate()
 
-    def _parse_ahead(self, pool, batch):
-        """Start parsing a batch's numbers in the pool; None without a pool."""
+    def _clean(self, pool, batch, plan):
+        """Start cleaning a batch's rows (mapping, validation, phone parsing: the CPU-heavy
+        half of intake) in the pool, or do it here without one; ``.get()`` gives the
+        chunks' results in order."""
+        records = [cells for cells, ragged in batch if ragged is None]
         if not pool:
-            return None
-        raws = [raw.get(name) for _, raw, _ in batch if raw for name in ("phone", "phone_alt") if raw.get(name)]
-        todo = phones.unknown(raws, self._region)
-        if not todo:
-            return None
-        size = max(1, len(todo) // PARSE_WORKERS + 1)
-        return pool.map_async(phones.parse_batch, [(self._region, todo[i:i + size])
-                                                   for i in range(0, len(todo), size)])
-
-    def _finish(self, waiting, on_batch, phone_col) -> None:
-        batch, processed, parsing = waiting
-        if parsing is not None:
-            for chunk in parsing.get():
-                phones.warm(self._region, chunk)
-        self._flush(batch, on_batch, phone_col, processed)
+            return _Done([_clean_records((self._region, self.source, plan, records))])
+        size = max(1, len(records) // PARSE_WORKERS + 1)
+        return pool.map_async(_clean_records, [(self._region, self.source, plan, records[i:i + size])
+                                               for i in range(0, len(records), size)])
 
     def _replay(self, records, skip, plan, phone_col, width):
         """Skip rows handled by an earlier run, rebuilding the numbers already seen."""
@@ -592,7 +580,7 @@ class CsvImporter:
                 continue
             self.processed += 1
             if len(cells) == width:
-                key = self._phone_key(unneutralise(cells[phone_col]))
+                key = _phone_key(unneutralise(cells[phone_col]), self._region)
                 if key is not None:
                     self.seen.add(key)
             if self.processed >= skip:
@@ -603,7 +591,8 @@ class CsvImporter:
         if self.errors is not None:
             self.errors.write(cells, code, message)
 
-    def _flush(self, batch, on_batch, phone_col, processed: int) -> None:
+    def _flush(self, batch, cleaning, processed: int, on_batch) -> None:
+        cleaned = [row for chunk in cleaning.get() for row in chunk]
         with transaction.atomic():
             if connection.vendor == "postgresql":
                 # Each batch commits its leads together with the job's progress, so a
@@ -613,28 +602,33 @@ class CsvImporter:
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
             if batch:
-                self._submit(batch, phone_col)
+                self._submit(batch, cleaned)
             if on_batch is not None:
                 on_batch(BatchProgress(processed, Counter(self.counts),
                                        self.errors.tell() if self.errors is not None else 0))
 
-    def _submit(self, batch, phone_col) -> None:
-        """Verdicts for one batch; rejected rows are written in file order."""
+    def _submit(self, batch, cleaned) -> None:
+        """Verdicts for one cleaned batch; rejected rows are written in file order."""
         verdicts: list[tuple[str, str] | None] = [None] * len(batch)
-        rows, fresh = [], []
-        for pos, (cells, raw, ragged) in enumerate(batch):
-            if raw is None:
+        results, fresh = [], []
+        rows = iter(cleaned)
+        new_lead, campaign, lead_list = intake.new_lead, self.campaign, self.lead_list
+        for pos, (cells, ragged) in enumerate(batch):
+            if ragged is not None:
                 verdicts[pos] = ("ragged_row", ragged)
                 continue
-            key = self._phone_key(raw.get("phone") or "")
+            key, ok, payload = next(rows)
             if key is not None and key in self.seen:
                 verdicts[pos] = ("duplicate_in_file", f"The number +{key} appears in an earlier row of this file.")
                 continue
             fresh.append((pos, key))
-            rows.append(raw)
-        if rows:
-            results = intake.submit(rows, campaign=self.campaign, lead_list=self.lead_list,
-                                    source=self.source, dry_run=self.dry_run)
+            if ok:
+                lead = new_lead(campaign, lead_list, None, dict(zip(intake.VALUE_KEYS, payload)))
+                results.append(intake.RowResult(len(results), True, lead=lead))
+            else:
+                results.append(intake.RowResult(len(results), False, code=payload[0], message=payload[1]))
+        if results:
+            intake.admit(results, campaign=campaign, dry_run=self.dry_run)
             for (pos, key), result in zip(fresh, results):
                 code = "accepted" if result.accepted else result.code
                 if code in ("accepted", "duplicate", "dnc", "duplicate_in_batch") and key is not None:
@@ -645,22 +639,60 @@ class CsvImporter:
                     verdicts[pos] = ("duplicate_in_file", f"The number +{key} appears in an earlier row of this file.")
                 else:
                     verdicts[pos] = (code, result.message)
-        for (cells, _, _), verdict in zip(batch, verdicts):
+        for (cells, _), verdict in zip(batch, verdicts):
             if verdict is not None:
                 self._reject(cells, *verdict)
+
+
+class _Done:
+    """The result of work done in this process, shaped like the pool's AsyncResult."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def get(self):
+        return self.value
+
+
+def _phone_key(value: str, region: str) -> int | None:
+    try:
+        return int(parse_phone(value, region).e164[1:])
+    except PhoneError:
+        return None
+
+
+def _clean_records(args) -> list[tuple[int | None, bool, tuple]]:
+    """Map and clean records (in a worker process or inline), via intake.clean_values.
+
+    One tuple per record: (the number as an int for duplicate detection, or None;
+    True and the lead's values in ``intake.VALUE_KEYS`` order, or False and
+    (code, message)). Plain tuples: they cross the process boundary.
+    """
+    region, source, plan, records = args
+    out = []
+    for cells in records:
+        raw = CsvImporter.build_row(cells, plan)
+        key = _phone_key(raw.get("phone") or "", region)
+        try:
+            values = intake.clean_values(raw, region, source)
+        except intake.RowInvalid as exc:
+            out.append((key, False, intake.summary(exc.errors)))
+            continue
+        out.append((key, True, tuple(values[k] for k in intake.VALUE_KEYS)))
+    return out
 
 
 PARSE_WORKERS = max(0, int(getattr(settings, "IMPORT_PARSE_WORKERS", 2)))
 
 
-def _parse_pool():
-    """A pool of processes parsing phone numbers; None when unavailable (then parsing is inline)."""
+def _clean_pool():
+    """A pool of processes cleaning rows; None when unavailable (then cleaning is inline)."""
     if PARSE_WORKERS < 1:
         return None
     try:
         return multiprocessing.get_context("fork").Pool(PARSE_WORKERS)
     except (AssertionError, OSError, ValueError):  # e.g. inside a daemonic process
-        log.warning("import: no phone-parsing pool; parsing inline", exc_info=True)
+        log.warning("import: no cleaning pool; cleaning inline", exc_info=True)
         return None
 
 

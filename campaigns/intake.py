@@ -76,7 +76,7 @@ class RowResult:
         return "accepted" if self.accepted else "rejected"
 
 
-class _RowInvalid(Exception):
+class RowInvalid(Exception):
     def __init__(self, errors: dict[str, list[dict[str, str]]]):
         self.errors = errors
 
@@ -108,11 +108,23 @@ def _parse_when(value: Any, name: str, errors: dict) -> dt.datetime | None:
 
 
 def clean_row(raw: dict[str, Any], campaign: Campaign, **related) -> Lead:
-    """Build an unsaved Lead from one raw row or raise _RowInvalid.
+    """Build an unsaved Lead from one raw row or raise RowInvalid.
 
     ``related`` (lead_list, partner, source default) is set in the same
     constructor call: building the Lead once is a third of this function's cost.
     """
+    values = clean_values(raw, campaign.phone_region, related.get("source") or "")
+    return new_lead(campaign, related.get("lead_list"), related.get("partner"), values)
+
+
+# The keys clean_values() returns, always all of them (a worker process sends them as a tuple).
+VALUE_KEYS = ("phone", "phone_alt", *TEXT_FIELDS, "email", "link", "consent_url", "country", "timezone", "metadata",
+              "consent_at", "scheduled_at")
+
+
+def clean_values(raw: dict[str, Any], region: str, source: str = "") -> dict[str, Any]:
+    """Validate and normalise one raw row into the lead's field values (``VALUE_KEYS``)
+    or raise RowInvalid. Needs no database, so it can run in any process."""
     errors: dict[str, list[dict[str, str]]] = {}
 
     def err(name, code, message):
@@ -123,8 +135,7 @@ def clean_row(raw: dict[str, Any], campaign: Campaign, **related) -> Lead:
         for name in sorted(unknown):
             err(name, "invalid_field", f"Unknown field {name!r}; put extra values in metadata.")
 
-    values: dict[str, Any] = {}
-    region = campaign.phone_region
+    values: dict[str, Any] = {"phone_alt": ""}
     try:
         phone = parse_phone(raw.get("phone"), region)
         values["phone"] = phone.e164
@@ -143,8 +154,8 @@ def clean_row(raw: dict[str, Any], campaign: Campaign, **related) -> Lead:
         if len(value) > limit:
             err(name, "invalid_field", f"{name} is {len(value)} characters long; the limit is {limit}.")
         values[name] = value
-    if not values["source"] and related.get("source"):
-        values["source"] = related["source"]
+    if not values["source"] and source:
+        values["source"] = source
 
     email = _text(raw.get("email"))
     if email:
@@ -186,14 +197,14 @@ def clean_row(raw: dict[str, Any], campaign: Campaign, **related) -> Lead:
     values["scheduled_at"] = _parse_when(raw.get("scheduled_at"), "scheduled_at", errors)
 
     if errors:
-        raise _RowInvalid(errors)
-    return _new_lead(campaign, related.get("lead_list"), related.get("partner"), values)
+        raise RowInvalid(errors)
+    return values
 
 
 _LEAD_DEFAULTS: dict[str, Any] | None = None
 
 
-def _new_lead(campaign: Campaign, lead_list: LeadList | None, partner: Partner | None, values: dict) -> Lead:
+def new_lead(campaign: Campaign, lead_list: LeadList | None, partner: Partner | None, values: dict) -> Lead:
     """An unsaved Lead without Model.__init__ (≈ 55 µs: per-field defaults and three FK
     descriptors), the hot spot of large imports once phones are parsed ahead.
 
@@ -220,7 +231,7 @@ def _new_lead(campaign: Campaign, lead_list: LeadList | None, partner: Partner |
     return lead
 
 
-def _summary(errors: dict[str, list[dict[str, str]]]) -> tuple[str, str]:
+def summary(errors: dict[str, list[dict[str, str]]]) -> tuple[str, str]:
     """Pick the row's headline code and message from its field errors."""
     for preferred in ("missing_field", "invalid_phone"):
         for name, items in errors.items():
@@ -278,32 +289,39 @@ def submit(
     ``dry_run`` nothing is written and accepted rows carry an unsaved lead.
     """
     results: list[RowResult] = []
-    candidates: list[tuple[RowResult, Lead]] = []
-    if campaign.status == Campaign.Status.ARCHIVED:
-        return [
-            RowResult(start_index + i, False, code="campaign_closed",
-                      message=f"Campaign {campaign.slug!r} is archived and takes no new leads.")
-            for i in range(len(rows))
-        ]
-    first_row_of: dict[str, int] = {}
     for offset, raw in enumerate(rows):
         index = start_index + offset
         try:
             lead = clean_row(raw, campaign, lead_list=lead_list, partner=partner, source=source)
-        except _RowInvalid as exc:
-            code, message = _summary(exc.errors)
+        except RowInvalid as exc:
+            code, message = summary(exc.errors)
             results.append(RowResult(index, False, code=code, message=message, fields=exc.errors))
             continue
-        phone = lead.phone
-        if phone in first_row_of:
-            msg = f"{phone} appears earlier in this submission (item {first_row_of[phone]})."
-            results.append(RowResult(index, False, code="duplicate_in_batch", message=msg,
-                                     fields={"phone": [{"code": "duplicate_in_batch", "message": msg}]}))
+        results.append(RowResult(index, True, lead=lead))
+    return admit(results, campaign=campaign, dry_run=dry_run)
+
+
+def admit(results: list[RowResult], *, campaign: Campaign, dry_run: bool = False) -> list[RowResult]:
+    """The database half of :func:`submit`, for rows already cleaned (accepted results
+    carry an unsaved lead): duplicates within the batch, existing numbers, DNC, insert.
+    The CSV importer cleans rows in worker processes and hands them over here."""
+    if campaign.status == Campaign.Status.ARCHIVED:
+        for result in results:
+            _reject(result, "campaign_closed", f"Campaign {campaign.slug!r} is archived and takes no new leads.")
+            result.fields = {}
+        return results
+    first_row_of: dict[str, int] = {}
+    candidates: list[tuple[RowResult, Lead]] = []
+    for result in results:
+        if not result.accepted:
             continue
-        first_row_of[phone] = index
-        result = RowResult(index, True, lead=lead)
-        results.append(result)
-        candidates.append((result, lead))
+        phone = result.lead.phone
+        if phone in first_row_of:
+            _reject(result, "duplicate_in_batch",
+                    f"{phone} appears earlier in this submission (item {first_row_of[phone]}).")
+            continue
+        first_row_of[phone] = result.index
+        candidates.append((result, result.lead))
 
     if not candidates:
         return results

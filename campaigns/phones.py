@@ -142,8 +142,8 @@ def _region_proves_validity(country_code: int, region: str) -> bool:
     )
 
 
-# Memo of results by (input as given, region), then by (cleaned input, region). A dict,
-# not lru_cache, so that a process pool can fill it for a whole import batch (warm()).
+# Memo of results by (input as given, region), then by (cleaned input, region); bounded
+# (cleared when full). An import's worker processes each have their own.
 _memo: dict[tuple[str, str], Phone | PhoneError] = {}
 MEMO_MAX = 100_000
 
@@ -164,36 +164,6 @@ def _lookup(raw: str, region: str) -> Phone | PhoneError:
             _remember((cleaned, region), result)
         _remember((raw, region), result)
     return result
-
-
-def parse_batch(args: tuple[str, list[str]]) -> list[tuple]:
-    """Parse many inputs (in a worker process); picklable tuples back for warm()."""
-    region, raws = args
-    out = []
-    for raw in raws:
-        result = _parse(_clean(raw), region)
-        if isinstance(result, PhoneError):
-            out.append((raw, False, result.code, result.message))
-        else:
-            out.append((raw, True, result.e164, result.region, result.time_zone))
-    return out
-
-
-def unknown(raws, region: str) -> list[str]:
-    """The distinct inputs among ``raws`` not memoised yet."""
-    out = {raw: None for raw in raws if (raw, region) not in _memo}
-    return list(out)
-
-
-def warm(region: str, parsed: list[tuple]) -> None:
-    """Store results computed elsewhere (``parse_batch``) in this process's memo."""
-    if len(_memo) + len(parsed) >= MEMO_MAX:
-        _memo.clear()
-    for item in parsed:
-        if item[1]:
-            _memo[(item[0], region)] = Phone(e164=item[2], region=item[3], time_zone=item[4])
-        else:
-            _memo[(item[0], region)] = PhoneError(item[2], item[3])
 
 
 def parse_phone(raw, region: str | None = None) -> Phone:

@@ -123,10 +123,10 @@ def test_dnc_adds_rows_and_withdraws_matching_leads(campaign, make_campaign, mak
 
 def test_the_fast_lead_constructor_matches_the_models_own(campaign, lead_list, partner):
     """intake builds leads without Model.__init__ for speed; it must build the same object."""
-    from campaigns.intake import _new_lead
+    from campaigns.intake import new_lead
 
     values = {"phone": "+14155552671", "first_name": "Ada", "metadata": {"a": "b"}}
-    fast = _new_lead(campaign, lead_list, partner, dict(values))
+    fast = new_lead(campaign, lead_list, partner, dict(values))
     slow = Lead(campaign=campaign, lead_list=lead_list, partner=partner, **values)
     fields = {k: v for k, v in fast.__dict__.items() if k != "_state"}
     assert fields == {k: v for k, v in slow.__dict__.items() if k != "_state"}

@@ -120,15 +120,15 @@ def test_a_running_job_with_a_live_heartbeat_is_not_taken_twice(campaign, lead_l
 def test_an_import_that_breaks_mid_way_fails_with_what_was_imported(campaign, lead_list, monkeypatch):
     from campaigns import intake
 
-    real_submit, calls = intake.submit, []
+    real_admit, calls = intake.admit, []
 
-    def failing_submit(*args, **kwargs):
+    def failing_admit(*args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("database went away")
-        return real_submit(*args, **kwargs)
+        return real_admit(*args, **kwargs)
 
-    monkeypatch.setattr(intake, "submit", failing_submit)
+    monkeypatch.setattr(intake, "admit", failing_admit)
     job = _job(campaign, lead_list, b"phone,first_name\n4155552671,Ada\n2125550147,Bob\n")
     assert imports.run_job(job.pk, batch_size=1) == "failed"
     job.refresh_from_db()
@@ -136,7 +136,7 @@ def test_an_import_that_breaks_mid_way_fails_with_what_was_imported(campaign, le
     assert job.counts == {"accepted": 1} and job.processed_rows == 1
     assert "database went away" in job.message
     assert Lead.objects.count() == 1  # the first batch committed, the second left nothing half-done
-    monkeypatch.setattr(intake, "submit", real_submit)
+    monkeypatch.setattr(intake, "admit", real_admit)
     ImportJob.objects.filter(pk=job.pk).update(status="queued")  # what "Resume" in the admin does
     assert imports.run_job(job.pk, batch_size=1) == "done"
     assert Lead.objects.count() == 2
