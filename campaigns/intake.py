@@ -12,8 +12,9 @@ contactability sends the same signal (see ``campaigns.signals``).
 from __future__ import annotations
 
 import datetime as dt
-import re
 import json
+import operator
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -251,8 +252,9 @@ def existing_leads(campaign: Campaign, phones: list[str]) -> dict[str, int]:
         # 120 ms a batch at 200k leads. Probing the phone index is 5,000 lookups whatever
         # the statistics say.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT phone, id FROM campaigns_lead WHERE phone = ANY(%s) AND campaign_id + 0 = %s",
-                           [phones, campaign.pk])
+            cursor.execute("SELECT phone, id FROM campaigns_lead "
+                           "WHERE phone = ANY(string_to_array(%s, ',')) AND campaign_id + 0 = %s",
+                           [",".join(phones), campaign.pk])
             return dict(cursor.fetchall())
     return dict(Lead.objects.filter(campaign=campaign, phone__in=phones).values_list("phone", "id"))
 
@@ -263,11 +265,11 @@ def dnc_phones(phones: Iterable[str], campaign: Campaign | int) -> set[str]:
     if not phones:
         return set()
     campaign_id = campaign.pk if isinstance(campaign, Campaign) else campaign
-    if connection.vendor == "postgresql":  # one array parameter instead of thousands of placeholders
+    if connection.vendor == "postgresql":  # one text parameter (split by the server) instead of thousands of placeholders
         with connection.cursor() as cursor:
             # the campaign test is not indexable on purpose (see existing_leads)
-            cursor.execute("SELECT phone FROM campaigns_dnc WHERE phone = ANY(%s) AND COALESCE(campaign_id, %s) = %s",
-                           [phones, campaign_id, campaign_id])
+            cursor.execute("SELECT phone FROM campaigns_dnc WHERE phone = ANY(string_to_array(%s, ',')) "
+                           "AND COALESCE(campaign_id, %s) = %s", [",".join(phones), campaign_id, campaign_id])
             return {row[0] for row in cursor.fetchall()}
     rows = DNC.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=campaign_id), phone__in=phones)
     return {str(p) for p in rows.values_list("phone", flat=True)}
@@ -375,29 +377,23 @@ def _copy_leads(leads: list[Lead]) -> None:
         ids = [row[0] for row in cursor.fetchall()]
         # Per-field conversion decided once: every Lead field is a plain value psycopg
         # adapts itself (text, int, datetime) except JSON; auto_now(_add) fields get
-        # one timestamp. Calling get_db_prep_save per cell cost ~1 µs × 25 × rows.
+        # one timestamp. A row is one itemgetter call over the lead's __dict__ (getattr
+        # per cell, or get_db_prep_save, cost ~1 µs × 25 × rows).
         now = djtz.now()
-        plan = []
-        for f in fields:
-            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
-                plan.append((f.attname, "now"))
-            elif f.get_internal_type() == "JSONField":
-                plan.append((f.attname, "json"))
-            else:
-                plan.append((f.attname, ""))
+        stamped = {f.attname: now for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)}
+        names = [meta.pk.attname] + [f.attname for f in fields]
+        json_at = [i for i, f in enumerate([meta.pk] + fields) if f.get_internal_type() == "JSONField"]
+        row_of, dumps = operator.itemgetter(*names), json.dumps
         raw = cursor.cursor  # the psycopg cursor: COPY is not part of the DB-API
         with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for pk, lead in zip(ids, leads):
-                row = [pk]
-                for attname, how in plan:
-                    if how == "now":
-                        setattr(lead, attname, now)
-                        row.append(now)
-                    elif how == "json":
-                        value = getattr(lead, attname)
-                        row.append(json.dumps(value) if value is not None else None)
-                    else:
-                        row.append(getattr(lead, attname))
+                data = lead.__dict__
+                data.update(stamped)
+                data[meta.pk.attname] = pk
+                row = list(row_of(data))
+                for i in json_at:
+                    if row[i] is not None:
+                        row[i] = dumps(row[i])
                 copy.write_row(row)
     for pk, lead in zip(ids, leads):
         lead.pk = pk
