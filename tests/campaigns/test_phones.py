@@ -170,3 +170,16 @@ def test_a_valid_north_american_number_skips_phonenumbers_parse(monkeypatch):
     monkeypatch.setattr(phonenumbers, "parse", no_parse)
     for cleaned in ("4155552671", "14155552671", "+14155552671", "+18765550123"):
         assert isinstance(phones._parse(cleaned, "US"), phones.Phone)
+
+
+def test_a_valid_us_number_needs_no_region_search(monkeypatch):
+    """US numbers (most of any import) are recognised by phonenumbers' own US patterns,
+    compiled once; the 25-region search runs only for the rest (equivalence: above)."""
+    def no_search(*args, **kwargs):
+        raise AssertionError("region_code_for_number called")
+
+    monkeypatch.setattr(phonenumbers, "region_code_for_number", no_search)
+    result = phones._parse("4155552671", "US")
+    assert result == phones.Phone(e164="+14155552671", region="US", time_zone="America/Los_Angeles")
+    with pytest.raises(AssertionError):  # Jamaica: not a US number, so the search runs
+        phones._parse("+18765550123", "US")
