@@ -38,6 +38,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import gc
 import io
 import json
 import logging
@@ -61,6 +62,7 @@ from .phones import PhoneError, parse_phone
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
+GC_EVERY_BATCHES = 50
 SAMPLE_BYTES = 64 * 1024
 PREVIEW_ROWS = 20
 DELIMITERS = [",", ";", "\t", "|"]
@@ -441,6 +443,7 @@ class CsvImporter:
         self.errors = errors
         self.counts: Counter = Counter()
         self.seen: set[int] = set()          # numbers of validated rows, as ints
+        self._batches = 0
         self.processed = 0
         self.header: list[str] = []
         self._region = campaign.phone_region
@@ -530,6 +533,8 @@ class CsvImporter:
         pending = 0  # records read since the last commit (ragged ones included)
         waiting = None  # the previous full batch, its rows being cleaned and its row count
         pool = None
+        collecting = gc.isenabled()
+        gc.disable()  # see _flush
         try:
             for cells in records:
                 if not any(c.strip() for c in cells):
@@ -561,6 +566,8 @@ class CsvImporter:
         finally:
             if pool:
                 pool.terminate()
+            if collecting:
+                gc.enable()
 
     def _clean(self, pool, batch, plan):
         """Start cleaning a batch's rows (mapping, validation, phone parsing: the CPU-heavy
@@ -592,6 +599,12 @@ class CsvImporter:
             self.errors.write(cells, code, message)
 
     def _flush(self, batch, cleaning, processed: int, on_batch) -> None:
+        # A batch allocates ~100,000 objects (leads, results) and frees them again; the
+        # cyclic GC, run every 700 allocations, cost 10 % of an import without finding
+        # anything. run() turns it off and we collect every GC_EVERY_BATCHES batches.
+        self._batches += 1
+        if self._batches % GC_EVERY_BATCHES == 0:
+            gc.collect()
         cleaned = [row for chunk in cleaning.get() for row in chunk]
         with transaction.atomic():
             if connection.vendor == "postgresql":
@@ -690,7 +703,8 @@ def _clean_pool():
     if PARSE_WORKERS < 1:
         return None
     try:
-        return multiprocessing.get_context("fork").Pool(PARSE_WORKERS)
+        # the workers only clean rows (no cycles; see _flush) and end with the import
+        return multiprocessing.get_context("fork").Pool(PARSE_WORKERS, initializer=gc.disable)
     except (AssertionError, OSError, ValueError):  # e.g. inside a daemonic process
         log.warning("import: no cleaning pool; cleaning inline", exc_info=True)
         return None

@@ -174,3 +174,29 @@ def test_the_command_explains_bad_input(campaign, tmp_path):
         call_command("import_leads", str(path), "--campaign", campaign.slug)
     with pytest.raises(CommandError, match="No campaign with slug 'nope'"):
         call_command("import_leads", str(path), "--campaign", "nope")
+
+
+def test_the_import_pauses_the_cyclic_gc_and_always_turns_it_back_on(run_csv, monkeypatch):
+    import gc
+
+    from campaigns import intake
+
+    states = []
+    real_admit = intake.admit
+
+    def admit(*args, **kwargs):
+        states.append(gc.isenabled())
+        return real_admit(*args, **kwargs)
+
+    monkeypatch.setattr(intake, "admit", admit)
+    assert gc.isenabled()
+    run_csv(b"phone\n4155552671\n2125550147\n", batch_size=1)
+    assert states == [False, False] and gc.isenabled()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(intake, "admit", broken)
+    with pytest.raises(RuntimeError):
+        run_csv(b"phone\n3125550100\n", batch_size=1)
+    assert gc.isenabled()
