@@ -8,12 +8,14 @@ Import, in the order the admin and ``import_leads`` use it:
    the delimiter (``csv.Sniffer`` limited to comma, semicolon, tab and pipe),
    reads the header and guesses a mapping (:func:`guess_mapping`).
 2. :class:`CsvImporter` streams the file (never read whole) in batches of
-   ``BATCH_SIZE`` rows; every batch goes through :func:`campaigns.intake.submit`
-   (one query for existing numbers, one for DNC, one bulk insert / ``COPY``) in
-   its own transaction, together with the progress callback, so the saved
-   progress always matches what is in the database. Rejected rows are appended
-   to the error CSV as they come (each row as uploaded + ``error_code`` +
-   ``error_message``).
+   ``BATCH_SIZE`` rows; every batch goes through intake in its two halves:
+   :func:`campaigns.intake.clean_values` (mapping, validation, phone parsing;
+   in a pool of worker processes, one batch ahead) and
+   :func:`campaigns.intake.admit` (one query for existing numbers, one for DNC,
+   one ``COPY``, delivery planning) in its own transaction, together with the
+   progress callback, so the saved progress always matches what is in the
+   database. Rejected rows are appended to the error CSV as they come (each row
+   as uploaded + ``error_code`` + ``error_message``).
 3. :func:`run_job` drives one :class:`~campaigns.models.ImportJob` (the django-q2
    task calls it). A job that stops part way (crash, deploy, lost worker) is
    *resumed*, not restarted: ``processed_rows`` is committed with each batch,

@@ -25,6 +25,9 @@ from django.db.models import Q
 from django.db.models.base import ModelState
 from django.utils import timezone as djtz
 from django.utils.dateparse import parse_datetime
+from psycopg.types.json import Jsonb
+
+from leadhub import pgcopy
 
 from .models import DNC, Campaign, Lead, LeadList, Partner, iana_zone
 from .phones import PhoneError, parse_phone
@@ -358,43 +361,39 @@ COPY_MIN_ROWS = 500
 
 
 def _copy_leads(leads: list[Lead]) -> None:
-    """Bulk insert with PostgreSQL ``COPY`` (psycopg 3), giving each lead its pk.
+    """Bulk insert with PostgreSQL binary ``COPY`` (``leadhub.pgcopy``), giving each lead its pk.
 
     COPY returns no ids, so the ids are taken from the table's sequence first
-    (one query) and written explicitly. Values go through each field's
-    ``pre_save``/``get_db_prep_save`` like ``bulk_create`` does; errors are
-    wrapped so a unique violation arrives as Django's ``IntegrityError``.
+    (one query) and written explicitly. Every Lead field is a plain value psycopg
+    adapts itself (text, int, datetime) except JSON; auto_now(_add) fields get one
+    timestamp, as bulk_create would give them. A row is one itemgetter call over
+    the lead's __dict__ (getattr or get_db_prep_save per cell cost ~1 µs × 25 × rows).
     """
     meta = Lead._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in [meta.pk] + fields)
-    table = connection.ops.quote_name(meta.db_table)
+    fields = [meta.pk] + [f for f in meta.concrete_fields if not f.primary_key]
     with connection.cursor() as cursor, connection.wrap_database_errors:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
             [meta.db_table, meta.pk.column, len(leads)],
         )
         ids = [row[0] for row in cursor.fetchall()]
-        # Per-field conversion decided once: every Lead field is a plain value psycopg
-        # adapts itself (text, int, datetime) except JSON; auto_now(_add) fields get
-        # one timestamp. A row is one itemgetter call over the lead's __dict__ (getattr
-        # per cell, or get_db_prep_save, cost ~1 µs × 25 × rows).
-        now = djtz.now()
-        stamped = {f.attname: now for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)}
-        names = [meta.pk.attname] + [f.attname for f in fields]
-        json_at = [i for i, f in enumerate([meta.pk] + fields) if f.get_internal_type() == "JSONField"]
-        row_of, dumps = operator.itemgetter(*names), json.dumps
-        raw = cursor.cursor  # the psycopg cursor: COPY is not part of the DB-API
-        with raw.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            for pk, lead in zip(ids, leads):
-                data = lead.__dict__
-                data.update(stamped)
-                data[meta.pk.attname] = pk
-                row = list(row_of(data))
-                for i in json_at:
-                    if row[i] is not None:
-                        row[i] = dumps(row[i])
-                copy.write_row(row)
+    now = djtz.now()
+    stamped = {f.attname: now for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)}
+    json_at = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
+    row_of = operator.itemgetter(*[f.attname for f in fields])
+
+    def rows():
+        for pk, lead in zip(ids, leads):
+            data = lead.__dict__
+            data.update(stamped)
+            data[meta.pk.attname] = pk
+            row = list(row_of(data))
+            for i in json_at:
+                if row[i] is not None:
+                    row[i] = Jsonb(row[i])
+            yield row
+
+    pgcopy.copy_rows(meta.db_table, [f.column for f in fields], rows())
     for pk, lead in zip(ids, leads):
         lead.pk = pk
         lead._state.adding = False

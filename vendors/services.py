@@ -25,6 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.intake import WITHDRAWN, dnc_phones
+from leadhub import pgcopy
 from campaigns.models import Campaign, Lead
 
 from . import registry
@@ -106,13 +107,13 @@ def plan_push(leads: list[Lead]) -> int:
 def _insert_pushes(rows: list[tuple[int, int, dt.datetime]], now: dt.datetime) -> None:
     """Write push rows for new leads: COPY on PostgreSQL (an import plans thousands a second)."""
     if connection.vendor == "postgresql" and len(rows) >= 500:
-        columns = ("lead_id, destination_id, operation, status, attempts, due_at, remote_ref, code, message, "
-                   "created_at, updated_at")
+        columns = ("lead_id", "destination_id", "operation", "status", "attempts", "due_at", "remote_ref", "code",
+                   "message", "created_at", "updated_at")
         try:
-            with transaction.atomic(), connection.cursor() as cursor, connection.wrap_database_errors:
-                with cursor.cursor.copy(f"COPY vendors_delivery ({columns}) FROM STDIN") as copy:
-                    for lead_id, dest_id, due in rows:
-                        copy.write_row((lead_id, dest_id, Op.PUSH, St.PENDING, 0, due, "", "", "", now, now))
+            with transaction.atomic():
+                pgcopy.copy_rows("vendors_delivery", columns, (
+                    (lead_id, dest_id, Op.PUSH, St.PENDING, 0, due, "", "", "", now, now)
+                    for lead_id, dest_id, due in rows))
             return
         except IntegrityError:  # planned already (cannot happen for new leads): fall through
             pass
@@ -413,10 +414,8 @@ ATTEMPT_COLUMNS = ("delivery_id", "started_at", "duration_ms", "request", "http_
 def _insert_attempts(attempts: list[DeliveryAttempt]) -> None:
     """One row per attempt: COPY on PostgreSQL, bulk INSERT elsewhere."""
     if connection.vendor == "postgresql" and len(attempts) > 1:
-        with connection.cursor() as cursor:
-            with cursor.cursor.copy(f"COPY vendors_deliveryattempt ({', '.join(ATTEMPT_COLUMNS)}) FROM STDIN") as copy:
-                for a in attempts:
-                    copy.write_row([getattr(a, name) for name in ATTEMPT_COLUMNS])
+        pgcopy.copy_rows("vendors_deliveryattempt", ATTEMPT_COLUMNS,
+                         ([getattr(a, name) for name in ATTEMPT_COLUMNS] for a in attempts))
         return
     DeliveryAttempt.objects.bulk_create(attempts, batch_size=1000)
 
