@@ -57,7 +57,7 @@ from django.db import connection, transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone as djtz
 
-from . import intake, phones
+from . import intake
 from .models import Campaign, ImportJob, LeadList
 from .phones import PhoneError, parse_phone
 

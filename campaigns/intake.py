@@ -12,7 +12,6 @@ contactability sends the same signal (see ``campaigns.signals``).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import operator
 import re
 from dataclasses import dataclass, field

@@ -76,7 +76,7 @@ def _timed_posts(client, url, bodies, **headers) -> float:
 
 
 def run(bench):
-    from campaigns.models import ApiKey, Campaign, IdempotencyRecord, Lead, Partner
+    from campaigns.models import ApiKey, Campaign, Lead, Partner
 
     numbers = _numbers()
     campaign = Campaign.objects.create(name="Bench API", slug="bench-api", status=Campaign.Status.ACTIVE,

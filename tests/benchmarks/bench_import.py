@@ -179,10 +179,8 @@ def run(bench) -> None:
                DJANGO_SETTINGS_MODULE="leadhub.settings", DEBUG="false", SECRET_KEY=settings.SECRET_KEY,
                FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY, Q_TIMEOUT="3000", Q_RETRY="3600")
     env.pop("Q_SYNC", None)
-    started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", CHILD, str(job.pk)], env=env, capture_output=True, text=True,
                           cwd=str(Path(__file__).resolve().parents[2]))
-    wall = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-3000:])
     child = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from campaigns.models import DNC, ImportJob, Lead, LeadList
+from campaigns.models import DNC, ImportJob, Lead
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
-from django.utils import timezone
 
 from campaigns import intake
 from campaigns.models import WEEKDAYS, Campaign
