@@ -209,7 +209,7 @@ _LEAD_DEFAULTS: dict[str, Any] | None = None
 
 def new_lead(campaign: Campaign, lead_list: LeadList | None, partner: Partner | None, values: dict) -> Lead:
     """An unsaved Lead without Model.__init__ (≈ 55 µs: per-field defaults and three FK
-    descriptors), the hot spot of large imports once phones are parsed ahead.
+    descriptors), the hot spot of large imports once rows are cleaned in worker processes.
 
     Sets exactly what __init__ would: every field's attname (defaults, then our
     values), a fresh ModelState, and the related objects in the descriptor cache
@@ -393,8 +393,7 @@ def _copy_leads(leads: list[Lead]) -> None:
             yield row
 
     pgcopy.copy_rows(meta.db_table, [f.column for f in fields], rows())
-    for pk, lead in zip(ids, leads):
-        lead.pk = pk
+    for lead in leads:  # rows() gave each lead its pk
         lead._state.adding = False
         lead._state.db = "default"
 

@@ -81,8 +81,7 @@ def _parse(cleaned: str, region: str) -> Phone | PhoneError:
     if fast is not None:
         nsn = str(fast.national_number)
         if _us_number(nsn):  # most numbers: what _check() gives, without its 25 µs
-            zones = [z for z in phone_timezone.time_zones_for_geographical_number(fast) if z != "Etc/Unknown"]
-            return Phone(e164="+1" + nsn, region="US", time_zone=zones[0] if len(zones) == 1 else None)
+            return _phone(fast, "+1" + nsn, "US")
         result = _check(fast)
         if isinstance(result, Phone):
             return result
@@ -150,13 +149,14 @@ def _check(parsed: phonenumbers.PhoneNumber) -> Phone | PhoneError:
         and not phonenumbers.is_valid_number_for_region(parsed, number_region)
     ):
         return PhoneError("invalid_phone", "{raw!r} is not a valid phone number for region {region}.")
+    return _phone(parsed, phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), number_region)
+
+
+def _phone(parsed: phonenumbers.PhoneNumber, e164: str, region: str) -> Phone:
+    """The result for a valid number, with its time zone when it has exactly one."""
     # geographic prefixes only: a mobile or toll-free number has no single zone
     zones = [z for z in phone_timezone.time_zones_for_geographical_number(parsed) if z != "Etc/Unknown"]
-    return Phone(
-        e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
-        region=number_region,
-        time_zone=zones[0] if len(zones) == 1 else None,
-    )
+    return Phone(e164=e164, region=region, time_zone=zones[0] if len(zones) == 1 else None)
 
 
 @functools.cache

@@ -1,5 +1,5 @@
 """Binary ``COPY … FROM STDIN`` into PostgreSQL (psycopg 3): the bulk-insert path of
-CSV imports (leads) and delivery planning (deliveries).
+CSV imports (leads), delivery planning (deliveries) and delivery results (attempts).
 
 Binary rows skip the text formatting on our side and the text parsing on the
 server's (measured: 19 → 10–14 µs a lead row, client and server together). Each

@@ -25,8 +25,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from campaigns.intake import WITHDRAWN, dnc_phones
-from leadhub import pgcopy
 from campaigns.models import Campaign, Lead
+from leadhub import pgcopy
 
 from . import registry
 from .integrations.base import ACCEPTED, REJECTED, RETRY, UNSUPPORTED, Item, ItemResult, VendorError
