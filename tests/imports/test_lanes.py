@@ -113,3 +113,20 @@ def test_inside_a_transaction_batches_are_flushed_in_this_thread(campaign):
     assert imports._Lanes.usable()
     with transaction.atomic():
         assert not imports._Lanes.usable()  # a lane's connection could not see this transaction
+
+
+def test_a_time_slice_ends_on_a_committed_batch_and_the_next_run_goes_on_from_there(campaign, lead_list,
+                                                                                    monkeypatch):
+    import time
+
+    monkeypatch.setattr(imports, "DB_LANES", 2)
+    rows = "".join(f"(212) 555-{1000 + i:04d},Row{i}\n" for i in range(40))
+    job = _job(campaign, lead_list, ("phone,first_name\n" + rows).encode())
+    assert imports.run_job(job.pk, batch_size=7, deadline=time.monotonic() - 1) == "continue"
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.QUEUED
+    assert 0 < job.processed_rows < 40 and job.processed_rows % 7 == 0
+    assert Lead.objects.count() == job.counts["accepted"] == job.processed_rows  # progress = what is committed
+    assert imports.run_job(job.pk, batch_size=7) == "done"
+    job.refresh_from_db()
+    assert job.counts == {"accepted": 40} and Lead.objects.count() == 40
