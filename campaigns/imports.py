@@ -14,7 +14,7 @@ Import, in the order the admin and ``import_leads`` use it:
    :func:`campaigns.intake.admit` (one query for existing numbers, one for DNC,
    one ``COPY``, delivery planning) in its own transaction, together with the
    progress callback, so the saved progress always matches what is in the
-   database. On PostgreSQL two connections take the batches in turn, each
+   database. On PostgreSQL three connections take the batches in turn, each
    committing after the one before (:class:`_Lanes`). Rejected rows are appended to the error CSV as they come (each row
    as uploaded + ``error_code`` + ``error_message``).
 3. :func:`run_job` drives one :class:`~campaigns.models.ImportJob` (the django-q2
@@ -527,9 +527,9 @@ class CsvImporter:
         settled here as far as no database is needed (:meth:`_prepare`) and earlier
         batches go through the database half (:meth:`_flush`:
         :func:`campaigns.intake.admit`, error rows, progress, one transaction each)
-        in :class:`_Lanes`: two threads with a connection each, so that one batch's
+        in :class:`_Lanes`: threads with a connection each (three), so that one batch's
         commit (its foreign-key checks were a fifth of an import) runs while the next
-        batch is written. Inside a caller's transaction, and on SQLite, batches are
+        batches are written. Inside a caller's transaction, and on SQLite, batches are
         flushed here, one after the other.
         """
         records = self.records(binary)
@@ -778,7 +778,7 @@ def _clean_records(args) -> list[tuple[int | None, bool, tuple]]:
 
 
 PARSE_WORKERS = max(0, int(getattr(settings, "IMPORT_PARSE_WORKERS", 2)))
-DB_LANES = max(1, int(getattr(settings, "IMPORT_DB_LANES", 2)))
+DB_LANES = max(1, int(getattr(settings, "IMPORT_DB_LANES", 3)))
 
 
 def _clean_pool():

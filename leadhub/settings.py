@@ -151,8 +151,9 @@ PHONENUMBER_DEFAULT_FORMAT = "E164"
 IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=200 * 1024 * 1024)
 # processes that parse phone numbers ahead of the database work in large imports (0: inline)
 IMPORT_PARSE_WORKERS = env.int("IMPORT_PARSE_WORKERS", default=2)
-# PostgreSQL connections writing an import's batches in turn (one commits while the next is written; 1: one)
-IMPORT_DB_LANES = env.int("IMPORT_DB_LANES", default=2)
+# PostgreSQL connections writing an import's batches in turn (one commits while the next are written; 1: one;
+# 1M-row import on 2 cores: 2 lanes 48.6 s, 3 lanes 45.5 s, 4 no better)
+IMPORT_DB_LANES = env.int("IMPORT_DB_LANES", default=3)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=300)  # no heartbeat this long: resume the import
