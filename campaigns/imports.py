@@ -15,8 +15,9 @@ Import, in the order the admin and ``import_leads`` use it:
    one ``COPY``, delivery planning) in its own transaction, together with the
    progress callback, so the saved progress always matches what is in the
    database. On PostgreSQL three connections take the batches in turn, each
-   committing after the one before (:class:`_Lanes`). Rejected rows are appended to the error CSV as they come (each row
-   as uploaded + ``error_code`` + ``error_message``).
+   committing after the one before (:class:`_Lanes`). Rejected rows are
+   appended to the error CSV as they come (each row as uploaded +
+   ``error_code`` + ``error_message``).
 3. :func:`run_job` drives one :class:`~campaigns.models.ImportJob` (the django-q2
    task calls it). A job that stops part way (crash, deploy, lost worker) is
    *resumed*, not restarted: ``processed_rows`` is committed with each batch,
