@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -28,6 +27,7 @@ from django.utils.dateparse import parse_datetime
 from psycopg.types.json import Jsonb
 
 from leadhub import pgcopy
+from leadhub.planner import planner
 
 from .models import DNC, Campaign, Lead, LeadList, Partner, iana_zone
 from .phones import PhoneError, parse_phone
@@ -246,29 +246,16 @@ def summary(errors: dict[str, list[dict[str, str]]]) -> tuple[str, str]:
     return items[0]["code"], f"{name}: {items[0]['message']}"
 
 
-@contextmanager
-def _index_probes():
-    """A cursor whose queries may not scan a table sequentially (until the block ends).
-
-    The import's lookups must probe the phone indexes (a few thousand probes a batch)
-    whatever the statistics say. With autovacuum off they are stale or missing: a
-    campaign filling up looked empty (the planner walked all of its leads per batch:
-    120 ms at 200k leads), and a never-analyzed table made it read the whole table
-    (a 1M import on a fresh database: 24 µs a row instead of 2). Each lookup leaves
-    the planner one usable index (``campaign_id + 0`` is not indexable), and this
-    takes the sequential scan away.
-    """
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")
-        before = cursor.fetchone()[0]
-        yield cursor  # (after an error the transaction rolls back, and the setting with it)
-        cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [before])
-
-
 def existing_leads(campaign: Campaign, phones: list[str]) -> dict[str, int]:
     """{phone: lead id} of ``phones`` the campaign already has (one query)."""
     if connection.vendor == "postgresql":  # one text parameter (split by the server), not thousands of placeholders
-        with _index_probes() as cursor:
+        # One probe of the (phone, campaign) index per number whatever the statistics say:
+        # a campaign filling up (an import) looked empty to them, and the planner walked
+        # all of its leads per batch (120 ms at 200k leads); a never-analyzed table made it
+        # read the whole table (a 1M import on a fresh database: 24 µs a row instead of 2).
+        # ``campaign_id + 0`` is not indexable, so the phone index is the only one left,
+        # and the sequential scan is taken away.
+        with planner(seqscan=False), connection.cursor() as cursor:
             cursor.execute("SELECT phone, id FROM campaigns_lead "
                            "WHERE phone = ANY(string_to_array(%s, ',')) AND campaign_id + 0 = %s",
                            [",".join(phones), campaign.pk])
@@ -284,8 +271,8 @@ def dnc_phones(phones: Iterable[str], campaign: Campaign | int) -> set[str]:
     campaign_id = campaign.pk if isinstance(campaign, Campaign) else campaign
     if connection.vendor == "postgresql":
         # one arm per partial unique index (global entries, the campaign's), so each
-        # can probe its index (see _index_probes)
-        with _index_probes() as cursor:
+        # can probe its index (see existing_leads)
+        with planner(seqscan=False), connection.cursor() as cursor:
             cursor.execute("SELECT phone FROM campaigns_dnc WHERE phone = ANY(string_to_array(%s, ',')) "
                            "AND campaign_id IS NULL UNION ALL "
                            "SELECT phone FROM campaigns_dnc WHERE phone = ANY(string_to_array(%s, ',')) "

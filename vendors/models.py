@@ -136,7 +136,8 @@ class Delivery(models.Model):
             models.Index(fields=["lease_until"], name="delivery_lease_idx", condition=models.Q(status="in_flight")),
             # the admin's filters and the campaign summary
             models.Index(fields=["status", "-id"], name="delivery_status_idx"),
-            models.Index(fields=["destination", "status"], name="delivery_destination_idx"),
+            # a claim's rows, in due order (and the destination's deliveries by status)
+            models.Index(fields=["destination", "status", "operation", "due_at"], name="delivery_claim_idx"),
             models.Index(fields=["code"], name="delivery_code_idx", condition=~models.Q(code="")),
         ]
 

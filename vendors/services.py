@@ -27,6 +27,7 @@ from django.utils import timezone
 from campaigns.intake import WITHDRAWN, dnc_phones
 from campaigns.models import Campaign, Lead
 from leadhub import pgcopy
+from leadhub.planner import planner
 
 from . import registry
 from .integrations.base import ACCEPTED, REJECTED, RETRY, UNSUPPORTED, Item, ItemResult, VendorError
@@ -197,9 +198,13 @@ def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> 
         destination = Destination.objects.select_related("account", "campaign").get(pk=first.destination_id)
         size = registry.client_class(destination.account.kind).max_batch
         size = size if size > 1 else SINGLE_ITEM_CLAIM
-        rows = list(_locking(due.filter(destination_id=first.destination_id, operation=first.operation)
-                             .order_by("due_at"))
-                    .select_related("lead", "lead__campaign")[:size])
+        # read in due order from delivery_claim_idx, stopping at ``size``: with the statistics
+        # behind a large import the planner sorted the destination's every pending row
+        # (6 s a claim after a 180k-row import on a fresh database)
+        with planner(sort=False):
+            rows = list(_locking(due.filter(destination_id=first.destination_id, operation=first.operation)
+                                 .order_by("due_at"))
+                        .select_related("lead", "lead__campaign")[:size])
         Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
             status=St.IN_FLIGHT, lease_until=now + lease(), updated_at=now)
     for d in rows:

@@ -1,5 +1,6 @@
 """The delivery pipeline end to end against the real-HTTP sandbox."""
 import datetime as dt
+import re
 
 import pytest
 from django.db import transaction
@@ -7,6 +8,7 @@ from django.utils import timezone
 
 from campaigns import intake
 from campaigns.models import DNC, Campaign
+from leadhub.planner import planner
 from vendors import services
 from vendors.models import Delivery, DeliveryAttempt, VendorAccount
 
@@ -265,3 +267,43 @@ def test_the_lead_page_shows_deliveries_and_attempts(admin_client, aktify, open_
     assert "Deliveries to vendors" in page and "Aktify sandbox" in page and "HTTP 201" in page
     campaign_page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[open_campaign.pk])).content.decode()
     assert "push accepted: 1" in campaign_page
+
+
+def test_a_claim_walks_the_due_rows_in_order_whatever_the_statistics_say(open_campaign):
+    """A large import plans thousands of pushes behind the planner's statistics (autovacuum
+    lags, or is off): the claim then read every pending delivery of the destination with
+    its lead and sorted them all to take the first 16 (6 s a claim after a 180k-row import
+    on a fresh database). Each claim query must read its rows in due order from an index
+    and stop at its limit."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from campaigns.models import Lead
+    from vendors.models import Destination
+
+    if connection.vendor != "postgresql":
+        pytest.skip("query plans are a PostgreSQL matter")
+    account = VendorAccount.objects.create(name="Aktify", kind="aktify", base_url="http://127.0.0.1:9")
+    destination = Destination.objects.create(campaign=open_campaign, account=account)
+    with connection.cursor() as cursor:  # statistics that know nothing of what follows
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'vendors_delivery'")
+        if cursor.fetchone()[0] >= 0:
+            cursor.execute("ANALYZE vendors_delivery")  # (analyzed before: make it see an empty table)
+    leads = Lead.objects.bulk_create([Lead(campaign=open_campaign, phone=f"+1415{2000000 + i}") for i in range(4000)])
+    past = timezone.now() - dt.timedelta(hours=1)
+    Delivery.objects.bulk_create([Delivery(lead=lead, destination=destination, operation="push",
+                                           due_at=past + dt.timedelta(seconds=i % 600)) for i, lead in enumerate(leads)])
+    with CaptureQueriesContext(connection) as queries:
+        claimed = services.claim()
+    assert claimed is not None and len(claimed.deliveries) == services.SINGLE_ITEM_CLAIM
+    assert [d.due_at for d in claimed.deliveries] == sorted(d.due_at for d in claimed.deliveries)
+    selects = [q["sql"] for q in queries.captured_queries
+               if q["sql"].startswith("SELECT") and "FOR UPDATE" in q["sql"] and '"vendors_delivery"' in q["sql"]]
+    assert len(selects) == 2
+    with transaction.atomic(), planner(sort=False), connection.cursor() as cursor:  # as the claim ran it
+        cursor.execute("EXPLAIN " + selects[1])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Sort" not in plan, plan  # read in due order and stopped at the limit, never all sorted
+    assert "Index Scan using delivery_claim_idx on vendors_delivery" in plan, plan
+    assert re.search(r"Index Cond: \(\(destination_id = \S+\) AND \(\(status\)::text = 'pending'::text\) "
+                     r"AND \(\(operation\)::text = 'push'::text\)", plan), plan
