@@ -542,8 +542,7 @@ class CsvImporter:
         batch: list[tuple[list[str], str | None]] = []  # (cells, why the row is ragged or None)
         waiting = None  # the previous full batch, its rows being cleaned and the rows read so far
         pool = None
-        lanes = _Lanes(self._flush, on_batch) if _Lanes.usable() else None
-        flush = lanes.flush if lanes else (lambda prepared: self._flush(prepared, on_batch))
+        lanes = _Lanes(self._flush, on_batch)
         collecting = gc.isenabled()
         gc.disable()  # see _flush
         try:
@@ -561,23 +560,20 @@ class CsvImporter:
                         pool = _clean_pool()
                     cleaning = self._clean(pool, batch, plan)
                     if waiting is not None:
-                        flush(self._prepare(*waiting))
+                        lanes.flush(self._prepare(*waiting))
                     waiting, batch = (batch, cleaning, self.processed), []
                     if deadline is not None and time.monotonic() > deadline:
-                        flush(self._prepare(*waiting))
-                        if lanes:
-                            lanes.finish()
+                        lanes.flush(self._prepare(*waiting))
+                        lanes.finish()
                         return False
             if waiting is not None:
-                flush(self._prepare(*waiting))
+                lanes.flush(self._prepare(*waiting))
             # the last, partial batch (maybe empty: its progress marks the file finished)
-            flush(self._prepare(batch, self._clean(None, batch, plan), self.processed))
-            if lanes:
-                lanes.finish()
+            lanes.flush(self._prepare(batch, self._clean(None, batch, plan), self.processed))
+            lanes.finish()
             return True
         finally:
-            if lanes:
-                lanes.close()
+            lanes.close()
             if pool:
                 pool.terminate()
             if collecting:
@@ -702,8 +698,9 @@ class _Lanes:
     rows, counts and progress only after the batch before has committed, and
     rolls back if that one failed; in-file duplicates were settled before
     (:meth:`CsvImporter._prepare`), so concurrent batches never insert the same
-    number. Not inside a caller's transaction (a lane's connection could not see
-    it), and not on SQLite (one writer at a time).
+    number. No lanes inside a caller's transaction (a lane's connection could not
+    see it), on SQLite (one writer at a time) or with ``IMPORT_DB_LANES`` 1: then
+    :meth:`flush` takes each batch through the database here, one after the other.
     """
 
     @staticmethod
@@ -712,11 +709,15 @@ class _Lanes:
 
     def __init__(self, flush: Callable[..., None], on_batch):
         self._do, self._on_batch = flush, on_batch
-        self._lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"import-lane-{i}") for i in range(DB_LANES)]
+        self._lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"import-lane-{i}")
+                       for i in range(DB_LANES if self.usable() else 0)]
         self._in_flight: deque[Future] = deque()
         self._sent = 0
 
     def flush(self, prepared: _Prepared) -> None:
+        if not self._lanes:
+            self._do(prepared, self._on_batch)
+            return
         if len(self._in_flight) == len(self._lanes):  # every lane busy: wait for the oldest batch
             self._in_flight.popleft().result()
         before = self._in_flight[-1] if self._in_flight else None
