@@ -118,6 +118,14 @@ class Delivery(models.Model):
     due_at = models.DateTimeField(help_text="When the next attempt may be made.")
     lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds this row until then.")
     remote_ref = models.CharField(max_length=200, blank=True, help_text="The vendor's id for this lead.")
+    # What the vendor knows this item's request by (Aimylogic's Idempotence-Key, a Platform bulk uuid),
+    # fixed at the first send and stored before the vendor can act on it, with the item's place in that
+    # request: a retry, however the pipeline regroups it, is the same request to the vendor.
+    call_ref = models.CharField(max_length=100, blank=True, default="", db_default="",
+                                help_text="The vendor's handle on the request that first carried this item "
+                                          "(idempotency key or bulk id).")
+    call_index = models.PositiveIntegerField(null=True, blank=True, help_text="The item's position in that request.")
+    call_size = models.PositiveIntegerField(null=True, blank=True, help_text="How many items that request carried.")
     code = models.CharField(max_length=64, blank=True)
     message = models.TextField(blank=True)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)

@@ -186,30 +186,61 @@ def _locking(queryset):
 
 
 def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> Claim | None:
-    """Claim the oldest due group (one destination, one operation), up to the vendor's batch size."""
+    """Claim the oldest due group (one destination, one operation), up to the vendor's batch size
+    for that operation, plus the rest of any request a claimed row was first sent in."""
     now = now or timezone.now()
     with transaction.atomic():
         due = _due(now)
         if destination_id:
             due = due.filter(destination_id=destination_id)
-        first = _locking(due.order_by("due_at").only("id", "destination_id", "operation")).first()
+        first = due.order_by("due_at").values("destination_id", "operation").first()
         if first is None:
             return None
-        destination = Destination.objects.select_related("account", "campaign").get(pk=first.destination_id)
-        size = registry.client_class(destination.account.kind).max_batch
+        dest_id, operation = first["destination_id"], first["operation"]
+        _lock_group(dest_id, operation)
+        destination = Destination.objects.select_related("account", "campaign").get(pk=dest_id)
+        size = registry.client_class(destination.account.kind).batch_size(operation)
         size = size if size > 1 else SINGLE_ITEM_CLAIM
         # read in due order from delivery_claim_idx, stopping at ``size``: with the statistics
         # behind a large import the planner sorted the destination's every pending row
-        # (6 s a claim after a 180k-row import on a fresh database)
         with planner(sort=False):
-            rows = list(_locking(due.filter(destination_id=first.destination_id, operation=first.operation)
-                                 .order_by("due_at"))
+            rows = list(_locking(due.filter(destination_id=dest_id, operation=operation).order_by("due_at"))
                         .select_related("lead", "lead__campaign")[:size])
+        rows += _rest_of_units(rows)
+        if not rows:
+            return None
         Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
             status=St.IN_FLIGHT, lease_until=now + lease(), updated_at=now)
     for d in rows:
         d.destination = destination
-    return Claim(destination, first.operation, rows)
+    return Claim(destination, operation, rows)
+
+
+def _lock_group(destination_id: int, operation: str) -> None:
+    """One claimer at a time per (destination, operation), until its transaction ends.
+
+    Without it two threads picking the same group at once each lock part of it
+    (SKIP LOCKED), and one vendor batch goes out as two calls (seen: 499 + 1).
+    The lock lasts milliseconds: the claim marks its rows in flight and commits,
+    and the next claimer then takes the next full batch. SQLite needs nothing:
+    its IMMEDIATE transactions already serialise claimers.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)",
+                           [destination_id, list(Op.values).index(operation)])
+
+
+def _rest_of_units(rows: list[Delivery]) -> list[Delivery]:
+    """The pending rows that were first sent in the same request as a claimed row (same
+    call_ref), whatever their due time: a request is retried as one unit."""
+    refs = {d.call_ref for d in rows if d.call_ref}
+    if not refs:
+        return []
+    first = rows[0]
+    return list(_locking(Delivery.objects.filter(
+        destination_id=first.destination_id, operation=first.operation, status=St.PENDING, call_ref__in=refs)
+        .exclude(pk__in=[d.pk for d in rows])).select_related("lead", "lead__campaign"))
 
 
 # --------------------------------------------------------------------------- sending
@@ -255,7 +286,35 @@ def _item(delivery: Delivery, now: dt.datetime) -> Item:
     contact_at = next_open(window, start)
     return Item(id=delivery.pk, lead=lead, remote_ref=delivery.remote_ref,
                 idempotency_key=delivery.idempotency_key, window=window,
-                contact_at=contact_at if contact_at > now else None)
+                contact_at=contact_at if contact_at > now else None, **_call(delivery))
+
+
+def _call(delivery: Delivery) -> dict:
+    return {"call_ref": delivery.call_ref, "call_index": delivery.call_index, "call_size": delivery.call_size}
+
+
+def store_call_refs(items: list[Item]) -> None:
+    """Write the request an item went out in, before the vendor can act on it (own transaction)."""
+    Delivery.objects.bulk_update(
+        [Delivery(pk=i.id, call_ref=i.call_ref, call_index=i.call_index, call_size=i.call_size) for i in items],
+        ["call_ref", "call_index", "call_size"], batch_size=500)
+
+
+def chunks_of_units(items: list[Item], size: int) -> list[list[Item]]:
+    """Items in chunks of about ``size``, never splitting the items of one earlier request."""
+    units: dict[str | int, list[Item]] = {}
+    for item in items:
+        units.setdefault(item.call_ref or item.id, []).append(item)
+    chunks: list[list[Item]] = []
+    chunk: list[Item] = []
+    for unit in units.values():
+        if chunk and len(chunk) + len(unit) > size:
+            chunks.append(chunk)
+            chunk = []
+        chunk += unit
+    if chunk:
+        chunks.append(chunk)
+    return chunks
 
 
 @dataclass
@@ -294,18 +353,18 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
                 else:
                     items.append(item)
     else:
-        items = [Item(id=d.pk, lead=d.lead, remote_ref=d.remote_ref, idempotency_key=d.idempotency_key)
-                 for d in deliveries.values()]
+        items = [Item(id=d.pk, lead=d.lead, remote_ref=d.remote_ref, idempotency_key=d.idempotency_key,
+                      **_call(d)) for d in deliveries.values()]
 
     results: list[ItemResult] = list(pre)
     exchange_by_item: dict[int, tuple[str, str]] = {}
     call_error: VendorError | None = None
     if items:
         client = registry.client_for(destination, throttle=AccountRateLimiter(account))
+        client.on_call_ref = store_call_refs
         method = {Op.PUSH: client.push, Op.END_CONTACT: client.end_contact, Op.DNC: client.dnc,
                   Op.ERASE: client.erase}[operation]
-        chunks = [items[i:i + client.max_batch] for i in range(0, len(items), max(1, client.max_batch))]
-        for chunk in chunks:
+        for chunk in chunks_of_units(items, max(1, client.batch_size(operation))):
             before = len(client.exchanges)
             try:
                 got = method(chunk)
@@ -357,15 +416,17 @@ def _update_circuit(account: VendorAccount, outage: bool, last) -> None:
         VendorAccount.objects.filter(pk=account.pk).update(consecutive_failures=0, circuit_open_until=None)
 
 
-def retry_delay(attempts: int, retry_after: float | None) -> float:
-    """Exponential backoff with full jitter, at least what the vendor asked for."""
+def retry_delay(attempts: int, retry_after: float | None, jitter: float | None = None) -> float:
+    """Exponential backoff with jitter (``jitter`` in [0, 1), drawn when not given), at least
+    what the vendor asked for."""
     base = min(3600.0, backoff_base() * (2 ** max(0, attempts - 1)))
-    delay = random.uniform(base / 2, base)
+    delay = base / 2 + (base / 2) * (random.random() if jitter is None else jitter)
     return max(delay, retry_after or 0)
 
 
 def _record(deliveries, results, released, exchange_by_item, account, operation, now, outcome) -> None:
     done = timezone.now()
+    jitter = random.random()  # one draw per claim: the items of one request come due together again
     attempts: list[DeliveryAttempt] = []
     changed: list[Delivery] = []
     accepted_pushes: list[Delivery] = []
@@ -390,7 +451,7 @@ def _record(deliveries, results, released, exchange_by_item, account, operation,
             d.message = f"Gave up after {d.attempts} attempts. Last answer: {result.message}"[:2000]
         else:
             d.status = St.PENDING
-            d.due_at = done + dt.timedelta(seconds=retry_delay(d.attempts, result.retry_after))
+            d.due_at = done + dt.timedelta(seconds=retry_delay(d.attempts, result.retry_after, jitter))
         outcome.add(d.status)
         changed.append(d)
         request, excerpt, started, duration = exchange_by_item.get(result.item_id, ("", "", done, 0))

@@ -14,15 +14,21 @@ Points of the contract that are easy to get wrong:
   ``"79123456789"``): we send the lead's E.164 number minus the ``+``.
 - The answer is an array of call-job ids, one per phone *in request order*: it
   becomes ``ItemResult.remote_ref`` item by item.
-- ``Idempotence-Key``: a batch is identified by its items, so the key is
-  ``"lh-" + sha256("\\n".join(sorted(item keys)))[:40]`` where an item's key is
-  its ``idempotency_key`` (or ``delivery-<id>`` without one). The same batch
-  retried — in any order — sends the same key, and Aimylogic answers with the
-  job ids it created the first time instead of creating new jobs. Because that
-  answer is in the *first* request's order, the entries of a request are always
-  sorted by item key, so the ids map back to the right items on a retry. Keys expire
-  after 24 h at the vendor. A retry that regroups the items differently gets a
-  different key (and, per the seed, new jobs): retry a failed batch as a whole.
+- ``Idempotence-Key``: the seed keys a *request*: the same key within 24 h
+  creates nothing and answers "the ID of the same job that was previously
+  created by the first request". So a key is chosen once per request,
+  ``"lh-" + sha256(sorted item keys)[:40]``, and tied to each of its items with
+  their positions (``fix_call_ref``), which the pipeline stores *before* the
+  request leaves. A retry, however the pipeline regroups it (a lost reply, then
+  12 of the 20 items due, then 8 merged with new leads), sends each earlier
+  request's remaining items again under their own key, and new items under a
+  new one. The answer to a repeated key is read by its length: the first
+  request's whole id list (``call_size`` ids) is indexed by each item's
+  ``call_index``; a list as long as what we sent means the vendor acted on this
+  request now, in our order; any other length means an earlier try of the same
+  key, carrying these items, succeeded, so they are at the vendor (accepted, the
+  job id unknown). A request's items are never split across new keys: that is
+  what called people twice.
 - Duplicates are phone + identical ``payload`` (or phone without payload).
   Duplicates *inside one request* fail the whole request with
   ``{"type": "phone.duplicated", "phonesDuplicates": [...]}``. We never fail the
@@ -297,38 +303,48 @@ class AimylogicClient(VendorClient):
             message = "Destination settings are invalid: " + "; ".join(f"{k}: {v}" for k, v in settings_errors.items())
             return [ItemResult(i.id, REJECTED, code="invalid", message=message) for i in items]
         results: dict[int, ItemResult] = {}
-        pending: list[tuple[int, Item, dict[str, Any]]] = []
+        units: dict[str, list[tuple[int, Item, dict[str, Any]]]] = {}
+        fresh: list[tuple[int, Item, dict[str, Any]]] = []
         for index, item in enumerate(items):
             try:
-                pending.append((index, item, phone_entry(item, self.settings)))
+                entry = (index, item, phone_entry(item, self.settings))
             except ValueError as exc:
                 code, message = exc.args
                 results[index] = ItemResult(item.id, REJECTED, code=code, message=message)
-        for start in range(0, len(pending), self.max_batch):
-            results.update(self._push_chunk(pending[start:start + self.max_batch]))
+                continue
+            if item.call_ref:
+                units.setdefault(item.call_ref, []).append(entry)
+            else:
+                fresh.append(entry)
+        for key, pending in units.items():   # retries: the earlier request's key, whatever else is due
+            results.update(self._push_chunk(pending, key))
+        for start in range(0, len(fresh), self.max_batch):
+            results.update(self._push_chunk(fresh[start:start + self.max_batch]))
         log.info("Aimylogic push: %d items, %d accepted", len(items),
                  sum(r.status == ACCEPTED for r in results.values()))
         return [results[i] for i in range(len(items))]
 
-    def _push_chunk(self, pending: list[tuple[int, Item, dict[str, Any]]]) -> dict[int, ItemResult]:
-        # Send a set of items always in the same order (by item key): a repeated key makes
-        # Aimylogic answer the job ids of the FIRST request, in that request's order.
+    def _push_chunk(self, pending: list[tuple[int, Item, dict[str, Any]]],
+                    key: str = "") -> dict[int, ItemResult]:
+        # entries in one order (by item key), so a resent request lists its items as before
         pending = sorted(pending, key=lambda p: item_key(p[1]))
         results: dict[int, ItemResult] = {}
         for _ in range(MAX_DUPLICATE_ROUNDS):
             if not pending:
                 break
             chunk_items = [p[1] for p in pending]
+            if not key:
+                key = idempotence_key(chunk_items)
+                self.fix_call_ref(chunk_items, key)     # stored before the request leaves
             try:
                 response = self.send("POST", f"api/calls/campaign/{self._token_path()}/addPhones",
-                                     json_body=[p[2] for p in pending],
-                                     headers={"Idempotence-Key": idempotence_key(chunk_items)})
+                                     json_body=[p[2] for p in pending], headers={"Idempotence-Key": key})
             except VendorError as error:
                 results.update(zip((p[0] for p in pending), self.fail_all(chunk_items, error)))
                 return results
             body = self.json_or_none(response)
             if 200 <= response.status_code < 300:
-                results.update(self._job_results(pending, body, response.status_code))
+                results.update(self._job_results(pending, body, response.status_code, key))
                 return results
             message = self._vendor_message(response, body)
             if isinstance(body, dict) and body.get("type") == "phone.duplicated" and body.get("phonesDuplicates"):
@@ -336,6 +352,7 @@ class AimylogicClient(VendorClient):
                                                         response.status_code)
                 if split:
                     results.update(split)
+                    key = ""  # the vendor refused the request and kept no key: the rest is a new request
                     continue  # resend the rest
             for index, item, _ in pending:
                 results[index] = ItemResult(item.id, REJECTED, code="invalid", message=message,
@@ -379,14 +396,24 @@ class AimylogicClient(VendorClient):
                                                   f"({message}).")
         return resend, split
 
-    def _job_results(self, pending, body: Any, http_status: int) -> dict[int, ItemResult]:
-        if isinstance(body, list) and len(body) == len(pending):
+    def _job_results(self, pending, body: Any, http_status: int, key: str) -> dict[int, ItemResult]:
+        """Job ids back to items. A repeated key answers the first request's ids: see the module docstring."""
+        if isinstance(body, list) and body:
+            size = pending[0][1].call_size
+            if len(body) == len(pending):                       # this request, in our order
+                ids = [body[n] for n in range(len(pending))]
+            elif all(item.call_size == size and item.call_index is not None and item.call_index < len(body)
+                     for _, item, _ in pending) and len(body) == size:   # the first request's answer
+                ids = [body[item.call_index] for _, item, _ in pending]
+            else:
+                note = (f"Aimylogic answered Idempotence-Key {key} with {len(body)} job ids for an earlier try "
+                        "of this request: the number is queued there, its job id cannot be matched.")
+                return {index: ItemResult(item.id, ACCEPTED, code="duplicate", message=note, http_status=http_status)
+                        for index, item, _ in pending}
             return {index: ItemResult(item.id, ACCEPTED, remote_ref=str(job_id), http_status=http_status)
-                    for (index, item, _), job_id in zip(pending, body)}
-        note = (f"Aimylogic answered {len(body)} job ids for {len(pending)} numbers; they cannot be matched."
-                if isinstance(body, list) else "Aimylogic answered without job ids.")
-        return {index: ItemResult(item.id, ACCEPTED, message=note, http_status=http_status)
-                for index, item, _ in pending}
+                    for (index, item, _), job_id in zip(pending, ids)}
+        return {index: ItemResult(item.id, ACCEPTED, message="Aimylogic answered without job ids.",
+                                  http_status=http_status) for index, item, _ in pending}
 
     def test_call(self, phone: Any) -> TestCallResult:
         """Place a *test call* to ``phone`` (E.164 or a PhoneNumber) through the campaign:

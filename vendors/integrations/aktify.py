@@ -104,7 +104,7 @@ class AktifyClient(VendorClient):
     label = "Aktify"
     seed = "000_1dab39cd77a6a77e.txt"
     max_batch = 1                        # create lead is single-item
-    end_contact_batch = END_CONTACT_LIMIT
+    batch_sizes = {"end_contact": END_CONTACT_LIMIT, "dnc": END_CONTACT_LIMIT}   # numbers per request
     needs_destination_secret = True      # the x-api-key names one campaign
     required_credentials = ()
     remote_ref_label = "Aktify campaign (label only: the API key selects the campaign)"
@@ -242,8 +242,8 @@ class AktifyClient(VendorClient):
         unique = list(numbers)
         answered: dict[str, ItemResult] = {}
         try:
-            for start in range(0, len(unique), self.end_contact_batch):
-                self._send_isolating_bad(unique[start:start + self.end_contact_batch], send_chunk, answered)
+            for start in range(0, len(unique), END_CONTACT_LIMIT):
+                self._send_isolating_bad(unique[start:start + END_CONTACT_LIMIT], send_chunk, answered)
         except VendorError as error:
             # The whole call failed (401, 5xx, timeout): the numbers not yet answered share
             # that result, and no further chunk is sent.

@@ -58,6 +58,10 @@ class Item:
     idempotency_key: str = ""                # stable across retries of the same delivery
     window: CallingWindow | None = None      # for vendors that schedule on their side
     contact_at: dt.datetime | None = None    # earliest contact time (aware); None means now
+    # the request that first carried this item, as the vendor knows it (see VendorClient.fix_call_ref)
+    call_ref: str = ""
+    call_index: int | None = None
+    call_size: int | None = None
 
 
 @dataclass
@@ -207,7 +211,9 @@ class VendorClient:
     kind: ClassVar[str] = ""
     label: ClassVar[str] = ""
     seed: ClassVar[str] = ""                 # the seed file this client implements
-    max_batch: ClassVar[int] = 1             # 1 for single-item vendors
+    max_batch: ClassVar[int] = 1             # items one push call carries (1 for single-item vendors)
+    # items one call of another operation carries, where it differs from max_batch
+    batch_sizes: ClassVar[dict[str, int]] = {}
     # True when the vendor takes the calling window / a start time and schedules
     # the call itself; False when LeadHub must hold the push until the window opens.
     schedules_calls: ClassVar[bool] = False
@@ -229,6 +235,8 @@ class VendorClient:
         self.session = session or http_session()
         self.throttle = throttle
         self.exchanges: list[Exchange] = []
+        # set by the pipeline: stores an item's call_ref before the vendor can act on the request
+        self.on_call_ref: Callable[[list[Item]], None] | None = None
         with _known_lock:
             for value in self.secrets():
                 if len(value) >= 4:
@@ -256,7 +264,24 @@ class VendorClient:
         """Errors in a destination's ``settings`` as {key: message}; {} when valid."""
         return {}
 
+    @classmethod
+    def batch_size(cls, operation: str) -> int:
+        """How many items one call of ``operation`` (push, end_contact, dnc, erase) carries."""
+        return cls.batch_sizes.get(operation, cls.max_batch)
+
     # ---- helpers ------------------------------------------------------------
+    def fix_call_ref(self, items: list[Item], ref: str) -> None:
+        """Tie ``items`` to the request ``ref`` (an idempotency key, a bulk id), in request order.
+
+        The pipeline stores it at once (``on_call_ref``), before the vendor can act on the
+        request, so that a retry after a lost reply is the same request to the vendor
+        however the retry is grouped.
+        """
+        for index, item in enumerate(items):
+            item.call_ref, item.call_index, item.call_size = ref, index, len(items)
+        if self.on_call_ref is not None:
+            self.on_call_ref(items)
+
     def unsupported(self, items: list[Item], what: str) -> list[ItemResult]:
         return [ItemResult(i.id, UNSUPPORTED, code="unsupported",
                            message=f"{self.label} has no API for {what}.") for i in items]
