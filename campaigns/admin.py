@@ -121,7 +121,8 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_display = ("id", "original_name", "campaign", "lead_list", "status", "progress", "accepted", "rejected",
                     "created_by", "created_at")
     list_filter = ("status", "campaign")
-    list_select_related = ("campaign", "lead_list", "created_by")
+    # a list's name reads its campaign's (LeadList.__str__)
+    list_select_related = ("campaign", "lead_list__campaign", "created_by")
     search_fields = ("original_name",)
     ordering = ("-id",)
     fields = ("original_name", "campaign", "lead_list", "status", "progress", "counts_table", "message",
@@ -205,7 +206,8 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     list_display = ("id", "phone", "full_name", "campaign", "lead_list", "status", "partner", "created_at")
     list_display_links = ("id", "phone")
     list_filter = ("status", "campaign")
-    list_select_related = ("campaign", "lead_list", "partner")
+    # a list's name reads its campaign's (LeadList.__str__)
+    list_select_related = ("campaign", "lead_list__campaign", "partner")
     search_fields = ("=external_id", "=email", "last_name")
     search_help_text = "A phone number in any format, an exact email or external id, or a last name."
     raw_id_fields = ("lead_list",)
