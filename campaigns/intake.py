@@ -29,9 +29,10 @@ from psycopg.types.json import Jsonb
 from leadhub import pgcopy
 from leadhub.planner import planner
 
-from .models import DNC, Campaign, Lead, LeadList, Partner, iana_zone
+from .models import DNC, Campaign, Lead, LeadList, Partner
 from .phones import PhoneError, parse_phone
 from .signals import leads_accepted, leads_withdrawn
+from .zones import iana_zone, zone_error
 
 # reason code -> what it means (shown in API docs and the admin)
 REASONS = {
@@ -182,8 +183,8 @@ def clean_values(raw: dict[str, Any], region: str, source: str = "") -> dict[str
     values["country"] = country or (phone.region if phone and phone.region else "")
 
     tz_name = _text(raw.get("timezone"))
-    if tz_name and iana_zone(tz_name) is None:
-        err("timezone", "invalid_field", f"{tz_name!r} is not an IANA time zone (e.g. America/Chicago).")
+    if tz_name and iana_zone(tz_name) is None:  # canonical ids only, the ones every vendor takes
+        err("timezone", "invalid_field", zone_error(tz_name))
     values["timezone"] = tz_name or (phone.time_zone if phone and phone.time_zone else "")
 
     metadata = raw.get("metadata") or {}

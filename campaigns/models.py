@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import zoneinfo
-from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -12,22 +10,15 @@ from django.db import models
 from django.db.models import Q
 
 from .fields import E164Field
+from .zones import iana_zone, zone_error  # noqa: F401 (iana_zone: vendors.windows imports it from here)
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-@lru_cache(maxsize=1024)
-def iana_zone(name: str) -> zoneinfo.ZoneInfo | None:
-    """The zone named ``name``, or None when it is not an IANA zone id (cached: hot in imports)."""
-    try:
-        return zoneinfo.ZoneInfo(name) if name else None
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return None
-
-
 def validate_timezone(value: str) -> None:
-    if value and iana_zone(value) is None:
-        raise ValidationError(f"{value!r} is not an IANA time zone (e.g. America/New_York).", code="invalid_timezone")
+    message = zone_error(value) if value else ""
+    if message:
+        raise ValidationError(message, code="invalid_timezone")
 
 
 def validate_calling_days(value: str) -> None:

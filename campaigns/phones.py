@@ -16,6 +16,8 @@ from django.conf import settings
 from phonenumbers import timezone as phone_timezone
 from phonenumbers.phonemetadata import PhoneMetadata
 
+from .zones import canonical_zone
+
 # Characters people and spreadsheets put around numbers. A leading apostrophe is
 # how spreadsheets force a cell to text; NBSP and unicode dashes come from copy/paste.
 _SEPARATORS = re.compile(r"[\s\-\.\(\)/'\"\u00a0\u2010-\u2015\u2212]")
@@ -156,7 +158,8 @@ def _phone(parsed: phonenumbers.PhoneNumber, e164: str, region: str) -> Phone:
     """The result for a valid number, with its time zone when it has exactly one."""
     # geographic prefixes only: a mobile or toll-free number has no single zone
     zones = [z for z in phone_timezone.time_zones_for_geographical_number(parsed) if z != "Etc/Unknown"]
-    return Phone(e164=e164, region=region, time_zone=zones[0] if len(zones) == 1 else None)
+    # phonenumbers names some zones by old aliases (Asia/Calcutta) that vendors refuse
+    return Phone(e164=e164, region=region, time_zone=canonical_zone(zones[0]) if len(zones) == 1 else None)
 
 
 @functools.cache

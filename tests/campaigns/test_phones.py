@@ -70,6 +70,7 @@ import phonenumbers  # noqa: E402
 from phonenumbers import timezone as phone_timezone  # noqa: E402
 
 from campaigns import phones  # noqa: E402
+from campaigns.zones import canonical_zone  # noqa: E402
 
 
 def _reference_parse(cleaned, region):
@@ -97,7 +98,7 @@ def _reference_parse(cleaned, region):
     return phones.Phone(
         e164=phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164),
         region=number_region,
-        time_zone=zones[0] if len(zones) == 1 else None,
+        time_zone=canonical_zone(zones[0]) if len(zones) == 1 else None,  # phonenumbers' aliases made canonical
     )
 
 

@@ -1,0 +1,44 @@
+"""Only canonical IANA zone ids get in (campaigns.zones): the ones every vendor takes."""
+import pytest
+from django.core.exceptions import ValidationError
+
+from campaigns import intake
+from campaigns.models import Campaign
+from campaigns.phones import parse_phone
+
+
+@pytest.mark.parametrize("name", ["posixrules", "localtime", "Factory", "posix/America/New_York", "right/UTC",
+                                  "Etc/GMT+5", "Mars/Olympus"])
+def test_intake_refuses_a_name_that_is_no_canonical_zone(campaign, name):
+    [result] = intake.submit([{"phone": "(415) 555-2671", "timezone": name}], campaign=campaign)
+    assert not result.accepted and result.code == "invalid_field"
+    assert result.fields["timezone"] == [{
+        "code": "invalid_field",
+        "message": f"{name!r} is not a canonical IANA time zone id (e.g. America/Chicago, Europe/Berlin or UTC)."}]
+
+
+@pytest.mark.parametrize(("alias", "canonical"), [("US/Eastern", "America/New_York"),
+                                                  ("Asia/Calcutta", "Asia/Kolkata")])
+def test_intake_refuses_an_old_alias_and_names_the_canonical_id(campaign, alias, canonical):
+    [result] = intake.submit([{"phone": "(415) 555-2671", "timezone": alias}], campaign=campaign)
+    assert not result.accepted
+    assert result.fields["timezone"][0]["message"] == (
+        f"{alias!r} is an old alias of an IANA time zone; vendors need its canonical id {canonical!r}.")
+
+
+@pytest.mark.parametrize("name", ["America/Chicago", "Europe/Amsterdam", "Australia/Sydney", "UTC"])
+def test_intake_accepts_canonical_zones(campaign, name):
+    [result] = intake.submit([{"phone": "(415) 555-2671", "timezone": name}], campaign=campaign)
+    assert result.accepted and result.lead.timezone == name
+
+
+def test_a_zone_derived_from_the_number_is_canonical_although_phonenumbers_names_an_alias():
+    # phonenumbers gives ("Asia/Calcutta",) for Delhi landlines
+    assert parse_phone("+91 11 2345 6789").time_zone == "Asia/Kolkata"
+
+
+def test_a_campaign_refuses_a_non_canonical_zone(db):
+    campaign = Campaign(name="X", slug="x", timezone="posixrules")
+    with pytest.raises(ValidationError) as caught:
+        campaign.full_clean()
+    assert "'posixrules' is not a canonical IANA time zone id" in caught.value.message_dict["timezone"][0]
