@@ -1,4 +1,6 @@
 """Staff UI for the lead domain, built to stay fast on millions of leads."""
+from typing import Callable
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
@@ -196,12 +198,99 @@ class PartnerAdmin(admin.ModelAdmin):
         return ", ".join(c.name for c in obj.campaigns.all()) or "—"
 
 
+class LeadForm(forms.ModelForm):
+    """The admin's lead form: a new lead goes through intake, an edited one is checked like one.
+
+    Adding: the row goes through ``intake.submit`` (DNC, duplicates, the campaign's
+    region for the number, delivery planned); :meth:`clean` runs it as a dry run so
+    its reasons become form errors, and ``LeadAdmin.save_model`` runs it for real.
+    Editing: values are normalised as intake does (``intake.revise``: E.164 with the
+    campaign's region, a new number checked against the DNC list and the campaign's
+    leads). Once a vendor has (or may have) the lead, the values it was sent are
+    refused: only Platform has an update call, so an edit would leave the other
+    vendors calling with the old details while LeadHub shows the new ones; a wrong
+    number is another person, who needs a new lead (DNC check, dedupe, delivery).
+    """
+
+    # Numbers are parsed by intake with the campaign's region, not by the model field's
+    # form field (which knows no campaign): the raw text goes through.
+    phone = forms.CharField(max_length=64, help_text="Any format; stored as E.164. Numbers without a country code "
+                                                     "are read with the campaign's region.")
+    phone_alt = forms.CharField(max_length=64, required=False, label="Phone alt",
+                                help_text="Optional second number, any format; stored as E.164.")
+
+    # Names of the vendors that have, or may have, a lead. vendors/admin.py plugs in the
+    # delivery records (campaigns never imports vendors); without it, none.
+    vendors_holding: Callable[[Lead], list[str]] = staticmethod(lambda lead: [])
+
+    class Meta:
+        model = Lead
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        adding = self.instance.pk is None
+        campaign = data.get("campaign") if adding else self.instance.campaign
+        if campaign is None:
+            return data
+        lead_list = data.get("lead_list")
+        if lead_list is not None and lead_list.campaign_id != campaign.pk:
+            self.add_error("lead_list", f"List {lead_list.name!r} belongs to campaign {lead_list.campaign.name!r}, "
+                                        f"not {campaign.name!r}.")
+        raw = {name: data[name] for name in intake.ACCEPTED_FIELDS if name in self.fields and name in data}
+        if adding:
+            [result] = intake.submit([raw], campaign=campaign, lead_list=lead_list, partner=data.get("partner"),
+                                     dry_run=True)
+            if not result.accepted:
+                self._intake_errors(result.fields, result.message)
+                return data
+            values = {name: getattr(result.lead, name) for name in intake.VALUE_KEYS}
+            self.intake_row = raw  # save_model submits it for real
+        else:
+            try:
+                values = intake.revise(self.instance, raw)
+            except intake.RowInvalid as exc:
+                self._intake_errors(exc.errors, "")
+                return data
+            stored = {name: getattr(self.instance, name) for name in raw}
+            # a blank left blank is no change, though intake would fill it in (zone, country from the number)
+            changed = sorted(name for name in raw if values[name] != stored[name] and (raw[name] or stored[name]))
+            if not changed:
+                values = stored  # as saved, and as the vendors were sent it
+            elif holders := self.vendors_holding(self.instance):
+                self.add_error(None, (
+                    f"Not saved: {', '.join(holders)} already {'has' if len(holders) == 1 else 'have'} this lead, "
+                    f"and vendors keep the details they were sent, so its {', '.join(changed)} cannot change here. "
+                    "Correct them at the vendor; for a wrong number, cancel this lead and add one with the right "
+                    "number."))
+                return data
+        data.update((name, values[name]) for name in raw)
+        return data
+
+    def _intake_errors(self, fields: dict, message: str) -> None:
+        """Intake's reasons as form errors: on their field when the form has it, else on the form."""
+        for name, items in fields.items():
+            errors = [forms.ValidationError(item["message"], code=item["code"]) for item in items]
+            if name in self.fields:
+                if name not in self._errors:
+                    self.add_error(name, errors)
+            else:
+                self.add_error(None, [forms.ValidationError(f"{name}: {e.message}", code=e.code) for e in errors])
+        if not fields and message:
+            self.add_error(None, message)
+
+
+class IntakeRefused(Exception):
+    """Intake refused at save what the form's dry run accepted (a concurrent add or DNC entry)."""
+
+
 class DncScopeForm(admin.helpers.ActionForm):
     reason = forms.CharField(required=False, help_text="Reason recorded with DNC entries.")
 
 
 @admin.register(Lead)
 class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
+    form = LeadForm
     phone_search_fields = ("phone", "phone_alt")
     list_display = ("id", "phone", "full_name", "campaign", "lead_list", "status", "partner", "created_at")
     list_display_links = ("id", "phone")
@@ -212,7 +301,8 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     search_help_text = "A phone number in any format, an exact email or external id, or a last name."
     raw_id_fields = ("lead_list",)
     autocomplete_fields = ("campaign", "partner")
-    readonly_fields = ("created_at", "updated_at")
+    # status changes go through the actions, which tell the vendors (intake.cancel_leads, add_to_dnc)
+    readonly_fields = ("status", "created_at", "updated_at")
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
@@ -247,8 +337,35 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     )
 
     def get_readonly_fields(self, request, obj=None):
-        # status changes go through the actions, which tell the vendors (intake.cancel_leads, add_to_dnc)
-        return (*self.readonly_fields, "status") if obj else self.readonly_fields
+        # a lead never moves: its vendors and its DNC and duplicate checks belong to its campaign
+        return (*self.readonly_fields, "campaign") if obj else self.readonly_fields
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return self.fieldsets
+        (name, options), *rest = self.fieldsets
+        return ((name, {**options, "description": (
+            "A lead stays in its campaign. To move it, cancel it here (its vendors are told to stop) and add "
+            "it to the other campaign.")}), *rest)
+
+    def save_model(self, request, obj, form, change):
+        """A new lead goes through intake (the form ran it as a dry run for its errors)."""
+        if change:
+            return super().save_model(request, obj, form, change)
+        [result] = intake.submit([form.intake_row], campaign=obj.campaign, lead_list=obj.lead_list,
+                                 partner=obj.partner, source=f"staff:{request.user.get_username()}")
+        if not result.accepted:
+            raise IntakeRefused(result.message)
+        lead = result.lead
+        obj.pk, obj.source, obj.created_at, obj.updated_at = lead.pk, lead.source, lead.created_at, lead.updated_at
+        obj._state.adding, obj._state.db = False, lead._state.db
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntakeRefused as exc:  # its transaction is rolled back: nothing was saved
+            self.message_user(request, f"The lead was not added: {exc}", messages.ERROR)
+            return redirect(request.get_full_path())
 
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj):

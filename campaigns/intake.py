@@ -204,6 +204,25 @@ def clean_values(raw: dict[str, Any], region: str, source: str = "") -> dict[str
     return values
 
 
+def revise(lead: Lead, raw: dict[str, Any]) -> dict[str, Any]:
+    """Check new values for an existing lead as a new one is checked: normalised with
+    its campaign's region (:func:`clean_values`), and a changed number against the DNC
+    list and the campaign's other leads. Returns the values (``VALUE_KEYS``) or raises
+    RowInvalid; saving them is the caller's (the admin's lead form)."""
+    campaign = lead.campaign
+    values = clean_values(raw, campaign.phone_region)
+    phone = values["phone"]
+    if phone != lead.phone:
+        if dnc_phones([phone], campaign):
+            raise RowInvalid({"phone": [{"code": "dnc", "message": f"{phone} is on the do-not-call list."}]})
+        other = Lead.objects.filter(campaign=campaign, phone=phone).exclude(pk=lead.pk).values_list("pk", flat=True)
+        other = other.first()
+        if other:
+            raise RowInvalid({"phone": [{"code": "duplicate", "message": (
+                f"Campaign {campaign.slug!r} already has a lead with {phone} (lead {other}).")}]})
+    return values
+
+
 _LEAD_DEFAULTS: dict[str, Any] | None = None
 
 

@@ -3,12 +3,12 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from campaigns.admin import CampaignAdmin, LeadAdmin
+from campaigns.admin import CampaignAdmin, LeadAdmin, LeadForm
 from campaigns.paginators import EstimatedCountPaginator
 
 from . import registry, services
@@ -215,6 +215,18 @@ class DeliveryAttemptInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+def vendors_holding(lead) -> list[str]:
+    """The vendor accounts that have, or may have, ``lead``: its push was accepted, is in
+    flight, or was sent and not refused (a lost reply may have left it at the vendor)."""
+    sent = Q(status__in=[Delivery.Status.ACCEPTED, Delivery.Status.IN_FLIGHT]) | Q(attempts__gt=0)
+    pushes = Delivery.objects.filter(sent, lead=lead, operation=Delivery.Operation.PUSH).exclude(
+        status=Delivery.Status.REJECTED)
+    return sorted(set(pushes.values_list("destination__account__name", flat=True)))
+
+
+LeadForm.vendors_holding = staticmethod(vendors_holding)  # the lead form refuses edits of what they were sent
 
 
 LeadAdmin.inlines = [*LeadAdmin.inlines, DeliveryInline]
