@@ -41,6 +41,7 @@ def test_it_accepts_a_lead_and_answers_with_the_normalised_phone(api, campaign, 
         ({"phone": "+14155552671", "email": "nope"}, 400, "invalid_field", "email"),
         ({"phone": "+14155552671", "shoe_size": "9"}, 400, "invalid_field", "shoe_size"),
         ({"phone": "+14155552671", "timezone": "Mars/Base"}, 400, "invalid_field", "timezone"),
+        ({"phone": "+14155552671", "timezone": "posixrules"}, 400, "invalid_field", "timezone"),  # no vendor takes it
         ({"phone": "+14155552671", "consent_at": "yesterday"}, 400, "invalid_field", "consent_at"),
         ({"phone": "+14155552671", "metadata": "x"}, 400, "invalid_field", "metadata"),
     ],

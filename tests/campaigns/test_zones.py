@@ -1,4 +1,6 @@
 """Only canonical IANA zone ids get in (campaigns.zones): the ones every vendor takes."""
+import importlib
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -42,3 +44,20 @@ def test_a_campaign_refuses_a_non_canonical_zone(db):
     with pytest.raises(ValidationError) as caught:
         campaign.full_clean()
     assert "'posixrules' is not a canonical IANA time zone id" in caught.value.message_dict["timezone"][0]
+
+
+def test_stored_zones_become_canonical(campaign, make_campaign, make_lead):
+    from django.apps import apps
+
+    migration = importlib.import_module("campaigns.migrations.0007_canonical_time_zones")
+    alias = make_lead(campaign, timezone="US/Eastern")
+    bogus = make_lead(campaign, timezone="posixrules")
+    fine = make_lead(campaign, timezone="Europe/Amsterdam")
+    old_campaign = make_campaign(timezone="Asia/Calcutta")
+    bogus_campaign = make_campaign(timezone="localtime")
+    migration.canonical_time_zones(apps, None)
+    for obj in (alias, bogus, fine, old_campaign, bogus_campaign):
+        obj.refresh_from_db()
+    assert [alias.timezone, bogus.timezone, fine.timezone] == ["America/New_York", "", "Europe/Amsterdam"]
+    # a campaign's bad zone is left for staff: its form names the problem
+    assert [old_campaign.timezone, bogus_campaign.timezone] == ["Asia/Kolkata", "localtime"]
