@@ -360,6 +360,15 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
         obj.pk, obj.source, obj.created_at, obj.updated_at = lead.pk, lead.source, lead.created_at, lead.updated_at
         obj._state.adding, obj._state.db = False, lead._state.db
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        lead = self.get_object(request, object_id) if request.method == "GET" else None
+        holders = LeadForm.vendors_holding(lead) if lead else []
+        if holders:  # say so before anyone types a change the form will refuse
+            self.message_user(request, f"{', '.join(holders)} already {'has' if len(holders) == 1 else 'have'} "
+                              "this lead: the details vendors were sent can no longer be changed here.",
+                              messages.WARNING)
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)

@@ -212,3 +212,12 @@ def test_a_lead_cannot_move_to_another_campaign(admin_client, campaign, make_cam
     assert admin_client.post(url, _lead_form(lead, campaign=other.pk)).status_code == 302
     lead.refresh_from_db()
     assert lead.campaign == campaign
+
+
+def test_the_change_page_says_when_a_vendor_has_the_lead(admin_client, campaign, make_lead, destination):
+    lead = make_lead(campaign)
+    url = reverse("admin:campaigns_lead_change", args=[lead.pk])
+    assert "can no longer be changed" not in admin_client.get(url).content.decode()
+    Delivery.objects.create(lead=lead, destination=destination, status="accepted", attempts=1, due_at=timezone.now())
+    assert ("Platform EU already has this lead: the details vendors were sent can no longer be changed here."
+            in admin_client.get(url).content.decode())
