@@ -229,43 +229,56 @@ class LeadForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        adding = self.instance.pk is None
-        campaign = data.get("campaign") if adding else self.instance.campaign
+        campaign = data.get("campaign") if self.instance.pk is None else self.instance.campaign
         if campaign is None:
             return data
-        lead_list = data.get("lead_list")
+        self._check_list_and_partner(campaign, data.get("lead_list"), data.get("partner"))
+        raw = {name: data[name] for name in intake.ACCEPTED_FIELDS if name in self.fields and name in data}
+        values = self._new_values(campaign, raw, data) if self.instance.pk is None else self._edited_values(raw)
+        if values is not None:
+            data.update((name, values[name]) for name in raw)
+        return data
+
+    def _check_list_and_partner(self, campaign, lead_list, partner) -> None:
         if lead_list is not None and lead_list.campaign_id != campaign.pk:
             self.add_error("lead_list", f"List {lead_list.name!r} belongs to campaign {lead_list.campaign.name!r}, "
                                         f"not {campaign.name!r}.")
-        raw = {name: data[name] for name in intake.ACCEPTED_FIELDS if name in self.fields and name in data}
-        if adding:
-            [result] = intake.submit([raw], campaign=campaign, lead_list=lead_list, partner=data.get("partner"),
-                                     dry_run=True)
-            if not result.accepted:
-                self._intake_errors(result.fields, result.message)
-                return data
-            values = {name: getattr(result.lead, name) for name in intake.VALUE_KEYS}
-            self.intake_row = raw  # save_model submits it for real
-        else:
-            try:
-                values = intake.revise(self.instance, raw)
-            except intake.RowInvalid as exc:
-                self._intake_errors(exc.errors, "")
-                return data
-            stored = {name: getattr(self.instance, name) for name in raw}
-            # a blank left blank is no change, though intake would fill it in (zone, country from the number)
-            changed = sorted(name for name in raw if values[name] != stored[name] and (raw[name] or stored[name]))
-            if not changed:
-                values = stored  # as saved, and as the vendors were sent it
-            elif holders := self.vendors_holding(self.instance):
-                self.add_error(None, (
-                    f"Not saved: {', '.join(holders)} already {'has' if len(holders) == 1 else 'have'} this lead, "
-                    f"and vendors keep the details they were sent, so its {', '.join(changed)} cannot change here. "
-                    "Correct them at the vendor; for a wrong number, cancel this lead and add one with the right "
-                    "number."))
-                return data
-        data.update((name, values[name]) for name in raw)
-        return data
+        # the partner API would show the partner a lead of a campaign it may not send to
+        if (partner is not None and partner.pk != self.instance.partner_id
+                and not partner.campaigns.filter(pk=campaign.pk).exists()):
+            self.add_error("partner", f"{partner.name} does not send to campaign {campaign.name!r}; add the campaign "
+                                      "to the partner first, or pick another.")
+
+    def _new_values(self, campaign, raw, data) -> dict | None:
+        """Intake's verdict on a new lead, as a dry run; its values, or None with form errors."""
+        [result] = intake.submit([raw], campaign=campaign, lead_list=data.get("lead_list"),
+                                 partner=data.get("partner"), dry_run=True)
+        if not result.accepted:
+            self._intake_errors(result.fields, result.message)
+            return None
+        self.intake_row = raw  # LeadAdmin.save_model submits it for real
+        return {name: getattr(result.lead, name) for name in intake.VALUE_KEYS}
+
+    def _edited_values(self, raw) -> dict | None:
+        """An edit checked like intake; its values, or None with form errors (what a vendor was sent is refused)."""
+        try:
+            values = intake.revise(self.instance, raw)
+        except intake.RowInvalid as exc:
+            self._intake_errors(exc.errors, "")
+            return None
+        stored = {name: getattr(self.instance, name) for name in raw}
+        # a blank left blank is no change, though intake would fill it in (zone, country from the number)
+        changed = sorted(name for name in raw if values[name] != stored[name] and (raw[name] or stored[name]))
+        if not changed:
+            return stored  # as saved, and as the vendors were sent it
+        holders = self.vendors_holding(self.instance)
+        if holders:
+            self.add_error(None, (
+                f"Not saved: {', '.join(holders)} already {'has' if len(holders) == 1 else 'have'} this lead, "
+                f"and vendors keep the details they were sent, so its {', '.join(changed)} cannot change here. "
+                "Correct them at the vendor; for a wrong number, cancel this lead and add one with the right number."))
+            return None
+        return values
 
     def _intake_errors(self, fields: dict, message: str) -> None:
         """Intake's reasons as form errors: on their field when the form has it, else on the form."""

@@ -221,3 +221,13 @@ def test_the_change_page_says_when_a_vendor_has_the_lead(admin_client, campaign,
     Delivery.objects.create(lead=lead, destination=destination, status="accepted", attempts=1, due_at=timezone.now())
     assert ("Platform EU already has this lead: the details vendors were sent can no longer be changed here."
             in admin_client.get(url).content.decode())
+
+
+def test_a_partner_that_does_not_send_to_the_campaign_is_refused(admin_client, campaign, make_campaign, partner):
+    other = make_campaign(name="Roofing")
+    response = admin_client.post(reverse(ADD_URL), _form(campaign=other.pk, phone="4155552671", partner=partner.pk))
+    assert _errors(response) == ["Acme Leads does not send to campaign 'Roofing'; add the campaign to the partner "
+                                 "first, or pick another."]
+    response = admin_client.post(reverse(ADD_URL), _form(campaign=campaign.pk, phone="4155552671", partner=partner.pk))
+    assert response.status_code == 302, _errors(response)
+    assert Lead.objects.get().partner == partner
