@@ -30,6 +30,15 @@ Points of this contract that are easy to get wrong
   batch, else by its key as the row's position in ``leads`` (0-based; the
   ``bulk_error_index_base`` setting changes that). Rows with no error are
   accepted.
+* **A bulk is posted once.** Its ``uuid`` is tied to its leads (``fix_call_ref``,
+  stored by the pipeline) the moment the vendor accepts it, since the leads exist
+  from then on. When a poll or an errors page fails afterwards, the retry resumes
+  that uuid (poll, then read the errors, by each lead's position in the original
+  bulk) and never posts those leads again: ``check_existing`` is off by default
+  and a tenant would import them twice.
+  Until the vendor answers a post, its leads carry the ref ``posted:<random>``: a
+  retry after a lost answer first looks each of them up by ``customerKey``
+  (``GET leads?customerKey=&listId=``) and posts only those the vendor lacks.
 * The bulk answer gives **no lead ids**. The seed's way to learn them is
   ``GET leads?listId=&uploadedTimestampFrom=`` (cursor-paged), matched on
   ``customerKey``; an id that cannot be learned leaves ``remote_ref`` empty and
@@ -52,6 +61,7 @@ import datetime as dt
 import logging
 import math
 import time
+import uuid as uuidlib
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -90,6 +100,7 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
 
 BULK_DONE = {"completed", "complete", "done", "finished", "processed", "success", "succeeded",
              "completed_with_errors", "partial", "partially_completed"}
+UNANSWERED = "posted:"          # call_ref of leads posted whose answer has not come (yet)
 BULK_FAILED = {"failed", "failure", "error", "errored", "cancelled", "canceled", "aborted"}
 DUPLICATE_WORDS = ("already exists", "already been taken", "duplicate")
 MAX_LIST_PAGES = 1000           # bound on any cursor walk
@@ -333,8 +344,21 @@ class PlatformClient(VendorClient):
                 results[item.id] = ItemResult(item.id, REJECTED, code="invalid", message="The lead has no phone number.")
             else:
                 todo.append(item)
+        submitted: dict[str, list[Item]] = {}
+        for item in todo:
+            if item.call_ref and not item.call_ref.startswith(UNANSWERED):   # in a bulk accepted earlier
+                submitted.setdefault(item.call_ref, []).append(item)
+        for uuid, unit in submitted.items():
+            for result in self._bulk_results(uuid, unit, list_id, None):
+                results[result.item_id] = result
+        unanswered = [i for i in todo if i.call_ref.startswith(UNANSWERED)]
+        todo = [i for i in todo if not i.call_ref]
         if todo and self.setting("check_existing", False):
             todo = self._skip_existing(todo, list_id, results)
+        if unanswered:   # posted before, the answer never came: the vendor may hold them
+            todo += self._skip_existing(unanswered, list_id, results)
+        if todo:
+            self.fix_call_ref(todo, UNANSWERED + uuidlib.uuid4().hex)
         if len(todo) == 1:
             results[todo[0].id] = self._add_one(todo[0], list_id)
         elif todo:
@@ -382,9 +406,8 @@ class PlatformClient(VendorClient):
 
     def _add_bulk(self, items: list[Item], list_id: int) -> list[ItemResult]:
         started = dt.datetime.now(dt.timezone.utc)
-        payloads = [self.lead_payload(item, list_id) for item in items]
         try:
-            response = self.call("bulk_create", json_body={"leads": payloads})
+            response = self.call("bulk_create", json_body={"leads": [self.lead_payload(i, list_id) for i in items]})
         except VendorError as error:
             return self.fail_all(items, error)
         if response.status_code >= 300:
@@ -395,8 +418,14 @@ class PlatformClient(VendorClient):
             return self.fail_all(items, VendorError(
                 f"{self.label} accepted the bulk import but gave no uuid: {self.redact(response.text[:200])}",
                 permanent=False, code="vendor_unavailable", http_status=response.status_code))
+        self.fix_call_ref(items, uuid)      # the leads exist at the vendor now: never post them again
+        return self._bulk_results(uuid, items, list_id, started, str(body.get("status") or ""))
 
-        status, error = self._poll(uuid, str(body.get("status") or ""))
+    def _bulk_results(self, uuid: str, items: list[Item], list_id: int, started: dt.datetime | None,
+                      status: str = "") -> list[ItemResult]:
+        """Poll bulk ``uuid`` to its end and read its errors: one result per item. ``items``
+        may be what is left of the bulk (a resumed one), each at its ``call_index``."""
+        status, error = self._poll(uuid, status)
         if error is not None:
             return self.fail_all(items, error)
         errors = self._bulk_errors(uuid, items)
@@ -408,11 +437,11 @@ class PlatformClient(VendorClient):
         results: list[ItemResult] = []
         need_ids: dict[str, list[int]] = {}
         for n, item in enumerate(items):
-            message = errors.get(n)
+            message = errors.get(item.call_index if item.call_index is not None else n)
             if message is not None:
                 if any(w in message.lower() for w in DUPLICATE_WORDS):
                     results.append(ItemResult(item.id, ACCEPTED, "", "duplicate", message))
-                    need_ids.setdefault(payloads[n]["customerKey"], []).append(n)
+                    need_ids.setdefault(self.customer_key(item), []).append(n)
                 else:
                     results.append(ItemResult(item.id, REJECTED, "", "invalid", message))
             elif failed_job:
@@ -420,9 +449,10 @@ class PlatformClient(VendorClient):
                                           f"Bulk import {uuid} ended {status!r} without an error for this lead."))
             else:
                 results.append(ItemResult(item.id, ACCEPTED))
-                need_ids.setdefault(payloads[n]["customerKey"], []).append(n)
+                need_ids.setdefault(self.customer_key(item), []).append(n)
         if need_ids and self.setting("resolve_bulk_lead_ids", True):
-            found = self._scan_ids(list_id, set(need_ids), started - SCAN_MARGIN)
+            since = (started or dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)) - SCAN_MARGIN
+            found = self._scan_ids(list_id, set(need_ids), since)
             for key, positions in need_ids.items():
                 lead_id = found.get(key)
                 if lead_id is None and any(results[p].code == "duplicate" for p in positions):
@@ -430,6 +460,8 @@ class PlatformClient(VendorClient):
                 for p in positions:
                     if lead_id is not None:
                         results[p].remote_ref = str(lead_id)
+        if failed_job:    # the vendor says the import failed: the retry is a new bulk
+            self.fix_call_ref([i for i, r in zip(items, results) if r.status == RETRY], "")
         accepted = sum(r.status == ACCEPTED for r in results)
         log.info("platform bulk %s: %d accepted, %d not", uuid, accepted, len(results) - accepted)
         return results
@@ -460,13 +492,14 @@ class PlatformClient(VendorClient):
                                retry_after=last_error.retry_after if last_error else None)
 
     def _bulk_errors(self, uuid: str, items: list[Item]) -> dict[int, str] | None:
-        """{position in the batch: vendor message} from every page of the errors."""
+        """{position in the bulk as posted: vendor message} from every page of the errors."""
         keys: dict[str, list[int]] = {}
         for n, item in enumerate(items):
-            keys.setdefault(self.customer_key(item), []).append(n)
+            keys.setdefault(self.customer_key(item), []).append(item.call_index if item.call_index is not None else n)
+        size = max([len(items)] + [i.call_size or 0 for i in items])   # the bulk as posted
         base = int(self.setting("bulk_error_index_base", 0))
         out: dict[int, str] = {}
-        max_pages = max(3, math.ceil(len(items) / 5) + 2)
+        max_pages = max(3, math.ceil(size / 5) + 2)
         target: str | None = None
         page_no = first_page = None
         uses_links = False
@@ -487,7 +520,7 @@ class PlatformClient(VendorClient):
             if not isinstance(body, dict):
                 return None
             for key, entry in self._error_entries(body.get("errorList")):
-                position = self._error_position(key, entry, keys, base, len(items))
+                position = self._error_position(key, entry, keys, base, size)
                 message = self.redact(self._entry_message(entry)) or "Rejected by the vendor (no reason given)."
                 if position is None:
                     log.warning("platform bulk %s: an error could not be matched to a lead: %s", uuid, message[:200])

@@ -23,12 +23,24 @@ Faults are drawn from a seeded random generator per vendor, so a run is
 repeatable. ``drop_rate`` closes the connection before the request is handled;
 ``drop_after_rate`` handles it (state changes!) and then drops the answer, the
 case that tests idempotency.
+
+A fault aimed at some requests only adds ``"path"`` (a regular expression searched
+in the path after the vendor prefix), optionally ``"method"``, and ``"times"`` (how
+many matching requests it hits; unlimited without it), e.g. the second errors page
+of a Platform bulk import::
+
+    {"vendor": "platform", "path": "/errors$", "method": "GET", "times": 1, "error_503_rate": 1}
+
+Aimed faults are tried in the order they were set, before the vendor's general ones;
+setting a vendor's general faults (``{"vendor": "platform"}`` alone clears them) drops
+its aimed ones.
 """
 from __future__ import annotations
 
 import json
 import logging
 import random
+import re
 import socket
 import threading
 import time
@@ -109,6 +121,26 @@ class Faults:
     seed: int = 1
 
 
+@dataclass
+class AimedFault:
+    """Faults for the requests of one vendor whose path matches, ``times`` times (None: always)."""
+
+    vendor: str | None
+    path: re.Pattern
+    method: str | None
+    times: int | None
+    faults: Faults
+
+    def takes(self, prefix: str, request: "SandboxRequest") -> bool:
+        if self.times == 0 or (self.vendor and self.vendor != prefix):
+            return False
+        if self.method and self.method != request.method or not self.path.search(request.path):
+            return False
+        if self.times is not None:
+            self.times -= 1
+        return True
+
+
 class Sandbox:
     def __init__(self, latency_ms: float = 0):
         self.sims: dict[str, VendorSim] = {}
@@ -129,20 +161,34 @@ class Sandbox:
         with self.log_lock:
             self.log.clear()
         self.faults: dict[str | None, Faults] = {None: Faults(latency_ms=self.default_latency)}
+        self.aimed: list[AimedFault] = []
         self.rngs: dict[str, random.Random] = {}
 
     def set_faults(self, config: dict) -> None:
+        config = dict(config)
         vendor = config.pop("vendor", None)
+        path, method, times = config.pop("path", None), config.pop("method", None), config.pop("times", None)
         known = set(Faults.__dataclass_fields__)
         unknown = set(config) - known
         if unknown:
             raise ValueError(f"unknown fault settings: {', '.join(sorted(unknown))}")
+        if path is not None:
+            with self.log_lock:
+                self.aimed.append(AimedFault(vendor, re.compile(path), method and method.upper(), times,
+                                             Faults(**config)))
+            return
         self.faults[vendor] = Faults(**config)
+        with self.log_lock:
+            self.aimed = [a for a in self.aimed if vendor and a.vendor != vendor]
         for prefix in ([vendor] if vendor else list(self.sims)):
             self.rngs.pop(prefix, None)
 
-    def faults_for(self, prefix: str) -> tuple[Faults, random.Random]:
-        faults = self.faults.get(prefix) or self.faults[None]
+    def faults_for(self, prefix: str, request: "SandboxRequest | None" = None) -> tuple[Faults, random.Random]:
+        faults = None
+        if request is not None and self.aimed:
+            with self.log_lock:
+                faults = next((a.faults for a in self.aimed if a.takes(prefix, request)), None)
+        faults = faults or self.faults.get(prefix) or self.faults[None]
         rng = self.rngs.get(prefix)
         if rng is None:
             rng = self.rngs[prefix] = random.Random(f"{faults.seed}:{prefix}")
@@ -189,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
         sim = sandbox.sims.get(prefix)
         if sim is None:
             return self._send(SandboxResponse(404, {"message": f"no simulator at /{prefix}"}))
-        faults, rng = sandbox.faults_for(prefix)
+        faults, rng = sandbox.faults_for(prefix, request)
         with sim.lock:
             roll = [rng.random() for _ in range(6)]
         if faults.latency_ms:
