@@ -13,7 +13,7 @@ from campaigns.paginators import EstimatedCountPaginator
 
 from . import registry, services
 from .integrations.base import VendorError
-from .models import Delivery, DeliveryAttempt, Destination, VendorAccount
+from .models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
 
 
 class SecretJSONWidget(forms.Textarea):
@@ -210,10 +210,48 @@ class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = ("started_at", "duration_ms", "request", "http_status", "outcome", "code", "message", "excerpt")
+    fields = ("started_at", "duration_ms", "request", "http_status", "outcome", "code", "message", "excerpt",
+              "sent_in_link", "decided_by_link")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("sent_in", "decided_by")
+
+    @admin.display(description="Sent in")
+    def sent_in_link(self, obj):
+        return _exchange_link(obj.sent_in)
+
+    @admin.display(description="Decided by")
+    def decided_by_link(self, obj):
+        return _exchange_link(obj.decided_by)
+
+
+def _exchange_link(exchange) -> str:
+    if exchange is None:
+        return "—"
+    return format_html('<a href="{}">{} · {}</a>', reverse("admin:vendors_vendorexchange_change", args=[exchange.pk]),
+                       exchange.request, exchange.http_status or exchange.error or "no answer")
+
+
+@admin.register(VendorExchange)
+class VendorExchangeAdmin(admin.ModelAdmin):
+    """Every HTTP exchange that carried or decided a delivery (read-only; pruned with the attempts)."""
+
+    list_display = ("id", "started_at", "destination", "request", "http_status", "duration_ms", "error")
+    list_filter = ("destination__account__kind", "http_status")
+    list_select_related = ("destination__account", "destination__campaign")
+    readonly_fields = [f.name for f in VendorExchange._meta.fields]
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    ordering = ("-id",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
 

@@ -158,8 +158,33 @@ class Delivery(models.Model):
         return f"leadhub-delivery-{self.pk}"
 
 
+class VendorExchange(models.Model):
+    """One HTTP request to a vendor and the start of its answer (secrets removed). A batch's
+    items share the exchanges that carried and decided them: the POST of a Platform bulk, then
+    the status poll or errors page that gave each lead its result."""
+
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    request = models.CharField(max_length=500, help_text="Method and URL, secrets removed.")
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    excerpt = models.TextField(blank=True, help_text="Start of the vendor's answer, secrets removed.")
+    error = models.CharField(max_length=300, blank=True, help_text="Why no answer came (timeout, connection).")
+
+    class Meta:
+        indexes = [models.Index(fields=["started_at"], name="exchange_started_idx")]
+
+    def __str__(self):
+        status = self.http_status or self.error or "no answer"
+        return f"{self.request} at {self.started_at:%Y-%m-%d %H:%M:%S}: {status}"
+
+
 class DeliveryAttempt(models.Model):
-    """One try of one delivery: what was sent where, and what came back (secrets removed)."""
+    """One try of one delivery: what was sent where, and what came back (secrets removed).
+
+    ``request``/``http_status``/``excerpt`` summarise the exchange that decided the item;
+    ``sent_in`` and ``decided_by`` point at the exchanges themselves (pruned by age like the
+    attempts, so the links carry no database constraint)."""
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
     started_at = models.DateTimeField()
@@ -170,6 +195,12 @@ class DeliveryAttempt(models.Model):
     code = models.CharField(max_length=64, blank=True)
     message = models.TextField(blank=True)
     excerpt = models.TextField(blank=True, help_text="Start of the vendor's answer, secrets removed.")
+    sent_in = models.ForeignKey(VendorExchange, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+                                null=True, blank=True, related_name="+", help_text="The request that carried the item.")
+    decided_by = models.ForeignKey(VendorExchange, on_delete=models.DO_NOTHING, db_constraint=False,
+                                   db_index=False, null=True, blank=True, related_name="+",
+                                   help_text="The exchange whose answer gave the item its result (a bulk's "
+                                             "status poll or errors page).")
 
     class Meta:
         ordering = ["-started_at"]

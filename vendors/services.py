@@ -31,7 +31,7 @@ from leadhub.planner import planner
 
 from . import registry
 from .integrations.base import ACCEPTED, REJECTED, RETRY, UNSUPPORTED, Item, ItemResult, VendorError
-from .models import Delivery, DeliveryAttempt, Destination, VendorAccount
+from .models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
 from .windows import lead_time_zone, next_open, window_for
 
 log = logging.getLogger(__name__)
@@ -357,11 +357,13 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
                       **_call(d)) for d in deliveries.values()]
 
     results: list[ItemResult] = list(pre)
-    exchange_by_item: dict[int, tuple[str, str]] = {}
+    calls: dict[int, Call] = {}          # item id -> the exchanges that carried and decided it
+    exchanges: list = []
     call_error: VendorError | None = None
     if items:
         client = registry.client_for(destination, throttle=AccountRateLimiter(account))
         client.on_call_ref = store_call_refs
+        exchanges = client.exchanges
         method = {Op.PUSH: client.push, Op.END_CONTACT: client.end_contact, Op.DNC: client.dnc,
                   Op.ERASE: client.erase}[operation]
         for chunk in chunks_of_units(items, max(1, client.batch_size(operation))):
@@ -378,18 +380,31 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
                 got = client.fail_all(chunk, call_error)
             got = _complete(chunk, got)
             results.extend(got)
-            new = client.exchanges[before:]
-            if new:
-                last = new[-1]
-                summary = (f"{last.method} {last.url}"[:500], last.excerpt or last.error, last.started_at,
-                           sum(e.duration_ms for e in new))
-                for item in chunk:
-                    exchange_by_item[item.id] = summary
-        sent = [r for r in results if r.item_id in exchange_by_item]
+            after = len(client.exchanges)
+            if after > before:
+                duration = sum(e.duration_ms for e in client.exchanges[before:])
+                for result in got:
+                    calls[result.item_id] = Call(_within(result.sent_in, before, after, before),
+                                                 _within(result.decided_by, before, after, after - 1), duration)
+        sent = [r for r in results if r.item_id in calls]
         outage = bool(sent) and all(r.status == RETRY and r.code in OUTAGE_CODES for r in sent)
         _update_circuit(account, outage, call_error or (sent[-1] if sent else None))
-    _record(deliveries, results, released, exchange_by_item, account, operation, now, outcome)
+    _record(deliveries, results, released, calls, exchanges, account, operation, now, outcome)
     return outcome
+
+
+@dataclass
+class Call:
+    """Where in the client's exchanges an item went out and got its answer."""
+
+    sent_in: int
+    decided_by: int
+    duration_ms: int        # every exchange of the item's call
+
+
+def _within(index: int | None, start: int, end: int, default: int) -> int:
+    """An exchange position the client named, if it is one of this call's; else ``default``."""
+    return index if index is not None and start <= index < end else default
 
 
 def _complete(chunk: list[Item], got: list[ItemResult]) -> list[ItemResult]:
@@ -424,7 +439,7 @@ def retry_delay(attempts: int, retry_after: float | None, jitter: float | None =
     return max(delay, retry_after or 0)
 
 
-def _record(deliveries, results, released, exchange_by_item, account, operation, now, outcome) -> None:
+def _record(deliveries, results, released, calls, exchanges, account, operation, now, outcome) -> None:
     done = timezone.now()
     jitter = random.random()  # one draw per claim: the items of one request come due together again
     attempts: list[DeliveryAttempt] = []
@@ -433,7 +448,7 @@ def _record(deliveries, results, released, exchange_by_item, account, operation,
     for result in results:
         d = deliveries[result.item_id]
         status = result.status
-        sent = result.item_id in exchange_by_item
+        call = calls.get(result.item_id)
         if status != "skipped":
             d.attempts += 1
         d.code, d.message, d.http_status = result.code[:64], result.message[:2000], result.http_status
@@ -454,18 +469,25 @@ def _record(deliveries, results, released, exchange_by_item, account, operation,
             d.due_at = done + dt.timedelta(seconds=retry_delay(d.attempts, result.retry_after, jitter))
         outcome.add(d.status)
         changed.append(d)
-        request, excerpt, started, duration = exchange_by_item.get(result.item_id, ("", "", done, 0))
-        if status != "skipped" or sent:
-            attempts.append(DeliveryAttempt(delivery_id=d.pk, started_at=started, duration_ms=duration,
-                                            request=request, http_status=result.http_status,
-                                            outcome=result.status, code=d.code, message=d.message, excerpt=excerpt))
+        if status != "skipped" or call:
+            attempt = DeliveryAttempt(delivery_id=d.pk, started_at=done, http_status=result.http_status,
+                                      outcome=result.status, code=d.code, message=d.message)
+            if call:
+                decided = exchanges[call.decided_by]
+                attempt.request = f"{decided.method} {decided.url}"[:500]
+                attempt.excerpt = decided.excerpt or decided.error
+                attempt.started_at, attempt.duration_ms = exchanges[call.sent_in].started_at, call.duration_ms
+                attempt.sent_in_id, attempt.decided_by_id = call.sent_in, call.decided_by   # positions, for now
+            attempts.append(attempt)
     for d in released:
         d.status, d.lease_until = St.PENDING, None
         outcome.add("waiting_for_window")
         changed.append(d)
     with transaction.atomic():
         _write_results(changed, done)
-        _insert_attempts(attempts)
+        _insert_attempts(attempts, _insert_exchanges(exchanges, {c.sent_in for c in calls.values()}
+                                                     | {c.decided_by for c in calls.values()},
+                                                     next(iter(deliveries.values())).destination_id))
         # a lead withdrawn while its push was in flight: tell the vendor now that it holds it
         if accepted_pushes:
             late = Lead.objects.filter(pk__in=[d.lead_id for d in accepted_pushes], status__in=WITHDRAWN)
@@ -473,12 +495,29 @@ def _record(deliveries, results, released, exchange_by_item, account, operation,
                 plan_withdrawal([lead for lead in late if lead.status == status], operation)
 
 
+def _insert_exchanges(exchanges, used: set[int], destination_id: int) -> dict[int, int]:
+    """Store the exchanges that carried or decided an item; {position in the client's list: row id}."""
+    if not used:
+        return {}
+    positions = sorted(used)
+    rows = VendorExchange.objects.bulk_create([
+        VendorExchange(destination_id=destination_id, started_at=e.started_at, duration_ms=e.duration_ms,
+                       request=f"{e.method} {e.url}"[:500], http_status=e.http_status, excerpt=e.excerpt,
+                       error=e.error[:300])
+        for e in (exchanges[p] for p in positions)])
+    return {p: row.pk for p, row in zip(positions, rows)}
+
+
 ATTEMPT_COLUMNS = ("delivery_id", "started_at", "duration_ms", "request", "http_status", "outcome", "code",
-                   "message", "excerpt")
+                   "message", "excerpt", "sent_in_id", "decided_by_id")
 
 
-def _insert_attempts(attempts: list[DeliveryAttempt]) -> None:
-    """One row per attempt: COPY on PostgreSQL, bulk INSERT elsewhere."""
+def _insert_attempts(attempts: list[DeliveryAttempt], exchange_ids: dict[int, int]) -> None:
+    """One row per attempt: COPY on PostgreSQL, bulk INSERT elsewhere. Their exchange links
+    hold positions in the client's list until here, where ``exchange_ids`` makes them row ids."""
+    for a in attempts:
+        a.sent_in_id = exchange_ids.get(a.sent_in_id)
+        a.decided_by_id = exchange_ids.get(a.decided_by_id)
     if connection.vendor == "postgresql" and len(attempts) > 1:
         pgcopy.copy_rows("vendors_deliveryattempt", ATTEMPT_COLUMNS,
                          ([getattr(a, name) for name in ATTEMPT_COLUMNS] for a in attempts))

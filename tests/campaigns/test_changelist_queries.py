@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import DNC, ApiKey, Campaign, ImportJob, Lead, LeadList, Partner
-from vendors.models import Delivery, DeliveryAttempt, Destination, VendorAccount
+from vendors.models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
 
 _seq = itertools.count()
 
@@ -32,6 +32,7 @@ CHANGELISTS = {
     VendorAccount: "vendors_vendoraccount",
     Destination: "vendors_destination",
     Delivery: "vendors_delivery",
+    VendorExchange: "vendors_vendorexchange",
 }
 
 
@@ -54,9 +55,11 @@ def _fill(n, user):
         delivery = Delivery.objects.create(lead=lead, destination=destination, due_at=now, status="accepted",
                                            attempts=2, remote_ref=f"r{i}")
         for k in range(2):
+            exchange = VendorExchange.objects.create(destination=destination, started_at=now,
+                                                     request="POST https://example.com/leads", http_status=200)
             DeliveryAttempt.objects.create(delivery=delivery, started_at=now - dt.timedelta(seconds=k),
                                            request="POST https://example.com/leads", http_status=200,
-                                           outcome="accepted")
+                                           outcome="accepted", sent_in=exchange, decided_by=exchange)
         ImportJob.objects.create(campaign=campaign, lead_list=lead_list, original_name=f"f{i}.csv",
                                  file=f"imports/f{i}.csv", status="done", total_rows=10, processed_rows=10,
                                  counts={"accepted": 9, "duplicate": 1}, created_by=user)

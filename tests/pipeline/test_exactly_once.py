@@ -17,7 +17,7 @@ from campaigns.models import Lead
 from vendors import services
 from vendors.integrations.aimylogic import AimylogicClient
 from vendors.integrations.platform import PlatformClient
-from vendors.models import Delivery, Destination, VendorAccount
+from vendors.models import Delivery, DeliveryAttempt, Destination, VendorAccount
 
 from .conftest import row
 
@@ -253,3 +253,30 @@ def test_every_batch_vendor_holds_every_lead_once_under_lost_replies_and_faults(
     assert len(phones) == 240 and set(phones.values()) == {1}
     keys = platform_keys(sandbox)
     assert len(keys) == 240 and set(keys.values()) == {1}
+
+
+# ---------------------------------------------------------------- item 9: what each attempt shows
+
+def test_each_bulk_item_links_to_the_post_that_carried_it_and_the_exchange_that_decided_it(
+        platform, open_campaign, sandbox, admin_client):
+    intake.submit([row(n) for n in range(30)], campaign=open_campaign)
+    bad = [f"+1415555{n:04d}" for n in range(10, 22)]                  # 12 errors: pages 1 and 2
+    Lead.objects.filter(phone__in=bad).update(timezone="Mars/Olympus")
+    services.process(services.claim())
+    attempts = {str(a.delivery.lead.phone): a for a in DeliveryAttempt.objects.select_related(
+        "delivery__lead", "sent_in", "decided_by")}
+    assert len(attempts) == 30
+    assert {a.sent_in.request for a in attempts.values()} == {
+        f"POST {sandbox.url('platform')}/platform-api/v3.0/leads/bulk"}       # one POST carried them all
+    polls = [a.decided_by for p, a in attempts.items() if p not in bad]
+    assert len({e.pk for e in polls}) == 1 and "completed" in polls[0].excerpt     # the poll that said done
+    pages = Counter(attempts[p].decided_by.pk for p in bad)
+    assert sorted(pages.values()) == [2, 10]                    # ten errors on page 1, two on page 2
+    for phone in bad:
+        exchange = attempts[phone].decided_by
+        assert exchange.request.split("?")[0].endswith("/errors") and '"errorList"' in exchange.excerpt
+        assert "timezone" in attempts[phone].message
+        assert attempts[phone].request == exchange.request     # the attempt's summary is that exchange
+    page = admin_client.get(f"/admin/vendors/delivery/{attempts[bad[0]].delivery_id}/change/")
+    assert page.status_code == 200
+    assert f"/admin/vendors/vendorexchange/{attempts[bad[0]].decided_by.pk}/change/" in page.content.decode()

@@ -340,27 +340,30 @@ class AimylogicClient(VendorClient):
                 response = self.send("POST", f"api/calls/campaign/{self._token_path()}/addPhones",
                                      json_body=[p[2] for p in pending], headers={"Idempotence-Key": key})
             except VendorError as error:
-                results.update(zip((p[0] for p in pending), self.fail_all(chunk_items, error)))
-                return results
+                return results | self._answered(dict(zip((p[0] for p in pending), self.fail_all(chunk_items, error))))
             body = self.json_or_none(response)
             if 200 <= response.status_code < 300:
-                results.update(self._job_results(pending, body, response.status_code, key))
-                return results
+                return results | self._answered(self._job_results(pending, body, response.status_code, key))
             message = self._vendor_message(response, body)
             if isinstance(body, dict) and body.get("type") == "phone.duplicated" and body.get("phonesDuplicates"):
                 pending, split = self._split_duplicates(pending, body["phonesDuplicates"], message,
                                                         response.status_code)
                 if split:
-                    results.update(split)
+                    results.update(self._answered(split))
                     key = ""  # the vendor refused the request and kept no key: the rest is a new request
                     continue  # resend the rest
-            for index, item, _ in pending:
-                results[index] = ItemResult(item.id, REJECTED, code="invalid", message=message,
-                                            http_status=response.status_code)
-            return results
+            return results | self._answered({index: ItemResult(item.id, REJECTED, code="invalid", message=message,
+                                                               http_status=response.status_code)
+                                             for index, item, _ in pending})
         for index, item, _ in pending:  # the vendor kept reporting duplicates: give up on these
             results[index] = ItemResult(item.id, REJECTED, code="invalid", http_status=None,
                                         message="Aimylogic kept reporting duplicates; these numbers were not added.")
+        return results
+
+    def _answered(self, results: dict[int, ItemResult]) -> dict[int, ItemResult]:
+        """Results decided by the request just sent (one request carries and decides its items)."""
+        for result in results.values():
+            result.sent_in = result.decided_by = self.last_exchange()
         return results
 
     @staticmethod

@@ -73,6 +73,10 @@ class ItemResult:
     message: str = ""                 # the vendor's words, secrets removed
     http_status: int | None = None
     retry_after: float | None = None  # seconds, when the vendor said
+    # positions in client.exchanges of the request that carried the item and of the exchange
+    # that decided it; None: the pipeline takes the last exchange of the item's call
+    sent_in: int | None = None
+    decided_by: int | None = None
 
 
 @dataclass
@@ -358,6 +362,10 @@ class VendorClient:
             return response.json()
         except ValueError:
             return None
+
+    def last_exchange(self) -> int | None:
+        """The position of the latest exchange, for ItemResult.sent_in / decided_by."""
+        return len(self.exchanges) - 1 if self.exchanges else None
 
     def fail_all(self, items: list[Item], error: VendorError) -> list[ItemResult]:
         """Turn a whole-call failure into one result per item."""

@@ -419,16 +419,22 @@ class PlatformClient(VendorClient):
                 f"{self.label} accepted the bulk import but gave no uuid: {self.redact(response.text[:200])}",
                 permanent=False, code="vendor_unavailable", http_status=response.status_code))
         self.fix_call_ref(items, uuid)      # the leads exist at the vendor now: never post them again
-        return self._bulk_results(uuid, items, list_id, started, str(body.get("status") or ""))
+        posted_in = self.last_exchange()
+        results = self._bulk_results(uuid, items, list_id, started, str(body.get("status") or ""))
+        for result in results:
+            result.sent_in = posted_in
+        return results
 
     def _bulk_results(self, uuid: str, items: list[Item], list_id: int, started: dt.datetime | None,
                       status: str = "") -> list[ItemResult]:
         """Poll bulk ``uuid`` to its end and read its errors: one result per item. ``items``
         may be what is left of the bulk (a resumed one), each at its ``call_index``."""
         status, error = self._poll(uuid, status)
+        polled_in = self.last_exchange()
         if error is not None:
             return self.fail_all(items, error)
-        errors = self._bulk_errors(uuid, items)
+        pages: dict[int, int] = {}           # position -> the errors page (exchange) that named it
+        errors = self._bulk_errors(uuid, items, pages)
         if errors is None:        # could not read the errors: we cannot tell who failed
             return self.fail_all(items, VendorError(
                 f"Could not read the errors of bulk import {uuid}.", permanent=False, code="vendor_unavailable"))
@@ -460,6 +466,8 @@ class PlatformClient(VendorClient):
                 for p in positions:
                     if lead_id is not None:
                         results[p].remote_ref = str(lead_id)
+        for n, (item, result) in enumerate(zip(items, results)):
+            result.decided_by = pages.get(item.call_index if item.call_index is not None else n, polled_in)
         if failed_job:    # the vendor says the import failed: the retry is a new bulk
             self.fix_call_ref([i for i, r in zip(items, results) if r.status == RETRY], "")
         accepted = sum(r.status == ACCEPTED for r in results)
@@ -491,8 +499,10 @@ class PlatformClient(VendorClient):
                                "its leads may appear at the vendor later.", permanent=False, code="timeout",
                                retry_after=last_error.retry_after if last_error else None)
 
-    def _bulk_errors(self, uuid: str, items: list[Item]) -> dict[int, str] | None:
-        """{position in the bulk as posted: vendor message} from every page of the errors."""
+    def _bulk_errors(self, uuid: str, items: list[Item], pages: dict[int, int] | None = None) -> dict[int, str] | None:
+        """{position in the bulk as posted: vendor message} from every page of the errors;
+        ``pages`` gets {position: the exchange (page) that named it}."""
+        pages = {} if pages is None else pages
         keys: dict[str, list[int]] = {}
         for n, item in enumerate(items):
             keys.setdefault(self.customer_key(item), []).append(item.call_index if item.call_index is not None else n)
@@ -526,6 +536,7 @@ class PlatformClient(VendorClient):
                     log.warning("platform bulk %s: an error could not be matched to a lead: %s", uuid, message[:200])
                     continue
                 out[position] = f"{out[position]}; {message}" if position in out else message
+                pages[position] = self.last_exchange()
             number, total = body.get("pageNo"), body.get("totalPages")
             if first_page is None and isinstance(number, int):
                 first_page = number
