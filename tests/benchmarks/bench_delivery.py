@@ -9,7 +9,10 @@ as subprocesses against the bench database, then measures:
 3. 20 % transient faults (10 % 503 with Retry-After 1, 10 % 500) on Aimylogic and
    Aktify at once: 100 % eventually accepted, 0 duplicates at the sandbox;
 4. intake-to-accepted latency with the cluster idle, one lead at a time:
-   p50 < 2 s (p95 shown too).
+   p50 < 2 s (p95 shown too);
+5. lost replies (issue 12) on the batch vendors: Aimylogic answers dropped after the
+   jobs were created, Platform bulk posts, status polls and errors pages dropped or
+   failing: every lead accepted, 0 duplicates at either vendor.
 
 Only rows of the ``bench-delivery-*`` campaigns are ever deleted: other bench
 modules share the database. Knobs (environment): BENCH_DELIVERY_THREADS (default 8),
@@ -149,11 +152,13 @@ def _setup(sandbox: Sandbox):
         "aktify": account("aktify", sandbox.url("aktify")),
         "eightbyeight": account("eightbyeight", sandbox.url("eightbyeight") + "/api/tstats/campaigns",
                                 {"tenant_id": "bench", "token": "bench-token"}),
+        "platform": account("platform", sandbox.url("platform") + "/platform-api", {"api_key": "bench-key"}),
     }
     destinations = {}
     for scenario, kind in [("batch-aimylogic", "aimylogic"), ("batch-8x8", "eightbyeight"),
                            ("single-aktify", "aktify"), ("faults-aimylogic", "aimylogic"),
-                           ("faults-aktify", "aktify"), ("latency-aktify", "aktify")]:
+                           ("faults-aktify", "aktify"), ("latency-aktify", "aktify"),
+                           ("lost-aimylogic", "aimylogic"), ("lost-platform", "platform")]:
         campaign, _ = Campaign.objects.update_or_create(
             slug=PREFIX + scenario,
             defaults=dict(name=f"Bench delivery {scenario}", status=Campaign.Status.ACTIVE,
@@ -162,8 +167,9 @@ def _setup(sandbox: Sandbox):
         Destination.objects.filter(campaign=campaign).exclude(account=accounts[kind]).delete()
         dest, _ = Destination.objects.update_or_create(
             campaign=campaign, account=accounts[kind],
-            defaults=dict(remote_ref="101" if kind == "eightbyeight" else "", is_enabled=True, settings={},
-                          secret="" if kind == "eightbyeight" else f"{PREFIX}{scenario}-secret"))
+            defaults=dict(remote_ref={"eightbyeight": "101", "platform": "100"}.get(kind, ""), is_enabled=True,
+                          settings={"bulk_poll_seconds": 0.2} if kind == "platform" else {},
+                          secret="" if kind in ("eightbyeight", "platform") else f"{PREFIX}{scenario}-secret"))
         destinations[scenario] = dest
     return destinations
 
@@ -312,6 +318,47 @@ def _faults(bench, procs, sandbox, dests):
                      "0", dups == 0)
 
 
+LOST_REPLY_FAULTS = [  # (vendor, aimed at, faults): answers lost after the vendor acted, and failures
+    ("aimylogic", None, {"drop_after_rate": 0.3, "error_503_rate": 0.2}),
+    ("platform", (r"/leads/bulk$", "POST"), {"drop_after_rate": 0.3}),
+    ("platform", (r"/leads/bulk/[^/]+$", "GET"), {"drop_after_rate": 0.3, "error_503_rate": 0.2}),
+    ("platform", (r"/errors$", "GET"), {"drop_after_rate": 0.3, "error_503_rate": 0.2}),
+]
+
+
+def _lost_replies(bench, procs, sandbox, dests):
+    _clean()
+    sandbox.reset()
+    for vendor, aimed, faults in LOST_REPLY_FAULTS:
+        path = {"path": aimed[0], "method": aimed[1]} if aimed else {}
+        sandbox._call("POST", "/_sandbox/faults", {"vendor": vendor, "latency_ms": LATENCY_MS, "retry_after": 0,
+                                                    "seed": 12, **path, **faults})
+    _wait_idle()
+    aimy, platform = dests["lost-aimylogic"], dests["lost-platform"]
+    rows = _rows(FAULT_N)
+    started = time.perf_counter()
+    for i in range(0, FAULT_N, SUBMIT_CHUNK):
+        _submit(aimy, rows[i:i + SUBMIT_CHUNK])
+        _submit(platform, rows[i:i + SUBMIT_CHUNK])
+    elapsed = _wait_terminal([aimy, platform], 2 * FAULT_N, started, timeout=FAULT_BOUND, procs=procs)
+    aimy_state, pf_state = sandbox.state("aimylogic"), sandbox.state("platform")
+    phones = [job["phone"] for job in aimy_state["jobs"].values()]
+    lost = sum(1 for vendor in ("aimylogic", "platform") for e in sandbox.requests(vendor)
+               if e["outcome"] == "handled, answer dropped")
+    shown = f"{elapsed:.1f} s" if elapsed is not None else f"NOT all terminal after {FAULT_BOUND:.0f} s"
+    bench.report(f"lost replies: time until all terminal ({2 * FAULT_N:,} deliveries, {lost} answers lost "
+                 "after the vendor acted)", shown, "", f"<= {FAULT_BOUND:.0f} s (bound), faults hit",
+                 elapsed is not None and lost > 0)
+    for label, dest, held, dups in (
+            ("Aimylogic", aimy, aimy_state["job_count"], len(phones) - len(set(phones))),
+            ("Platform", platform, pf_state["leads"], pf_state["duplicate_keys"] + max(0, pf_state["leads"] - FAULT_N))):
+        statuses = _statuses(dest)
+        pct = 100.0 * statuses.get("accepted", 0) / FAULT_N
+        bench.report(f"lost replies {label}: accepted ({statuses})", pct, "%", "100 %", pct == 100.0)
+        bench.report(f"lost replies {label}: duplicates at the vendor ({held} held for {FAULT_N})", dups, "", "0",
+                     dups == 0 and held == FAULT_N)
+
+
 def _latency(bench, procs, sandbox, dest):
     from vendors.models import Delivery
 
@@ -385,6 +432,7 @@ def run(bench):
         _throughput(bench, procs, sandbox, dests["single-aktify"], SINGLE_N, "single-item Aktify", 300,
                     lambda: sandbox.state("aktify")["leads_created"])
         _faults(bench, procs, sandbox, dests)
+        _lost_replies(bench, procs, sandbox, dests)
         _latency(bench, procs, sandbox, dests["latency-aktify"])
         _clean()  # leave no leads behind (the admin benchmark counts the whole table)
     finally:
