@@ -61,3 +61,19 @@ def test_stored_zones_become_canonical(campaign, make_campaign, make_lead):
     assert [alias.timezone, bogus.timezone, fine.timezone] == ["America/New_York", "", "Europe/Amsterdam"]
     # a campaign's bad zone is left for staff: its form names the problem
     assert [old_campaign.timezone, bogus_campaign.timezone] == ["Asia/Kolkata", "localtime"]
+
+
+def test_platform_receives_the_canonical_zone_of_a_lead_whose_number_phonenumbers_names_by_an_alias(
+        campaign, sandbox):
+    from vendors import registry
+    from vendors.integrations.base import ACCEPTED, Item
+    from vendors.models import Destination, VendorAccount
+
+    [result] = intake.submit([{"phone": "+91 11 2345 6789", "first_name": "Asha"}], campaign=campaign)
+    assert result.lead.timezone == "Asia/Kolkata"
+    account = VendorAccount.objects.create(name="ipSCAPE", kind="platform", credentials={"api_key": "k"},
+                                           base_url=sandbox.url("platform") + "/platform-api")
+    client = registry.client_for(Destination.objects.create(campaign=campaign, account=account, remote_ref="100"))
+    [pushed] = client.push([Item(id=1, lead=result.lead)])
+    [request] = sandbox.requests("platform")
+    assert request["body"]["timezone"] == "Asia/Kolkata" and pushed.status == ACCEPTED
