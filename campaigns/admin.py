@@ -6,9 +6,10 @@ from django.contrib import admin, messages
 from django.db.models import Q
 from django.shortcuts import redirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
-from . import imports, intake
+from . import imports, intake, requirements
 from .models import DNC, WEEKDAYS, Campaign, ImportJob, Lead, LeadList, Partner
 from .paginators import EstimatedCountPaginator
 from .phones import try_normalize_phone
@@ -69,7 +70,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("created_at", "updated_at", "lead_requirements")
     inlines = [LeadListInline]
     actions = ["import_csv"]
 
@@ -82,8 +83,16 @@ class CampaignAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "slug", "status")}),
         ("Calling window (lead's local time)", {"fields": ("timezone", "calling_days", "calling_start", "calling_end", "default_region")}),
+        ("What a lead needs", {"fields": ("lead_requirements", "vendor_requirements_policy")}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
+
+    @admin.display(description="Requirements of its enabled vendors")
+    def lead_requirements(self, obj):
+        if not obj.pk:
+            return "A phone number; add destinations to see what their vendors need."
+        return format_html_join(mark_safe("<br>"), "<strong>{}</strong>: {}", (
+            (" or ".join(entry["fields"]), entry["message"]) for entry in requirements.for_campaign(obj).describe()))
 
     @admin.display(description="Calling window")
     def calling_window(self, obj):
@@ -372,6 +381,8 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
         lead = result.lead
         obj.pk, obj.source, obj.created_at, obj.updated_at = lead.pk, lead.source, lead.created_at, lead.updated_at
         obj._state.adding, obj._state.db = False, lead._state.db
+        for warning in result.warnings:  # the campaign's "skip" policy: vendors it will not go to
+            self.message_user(request, warning["message"], messages.WARNING)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         lead = self.get_object(request, object_id) if request.method == "GET" else None

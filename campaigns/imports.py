@@ -75,6 +75,8 @@ DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 MAX_RESUMES = 3
 
 # Outcome keys, in the order they are shown.
+# counted among the imported rows (the campaign's vendor_requirements_policy "skip")
+NOT_SENT_EVERYWHERE = "accepted_not_sent_everywhere"
 OUTCOMES = [
     ("accepted", "Imported"),
     ("duplicate_in_file", "Duplicate within the file"),
@@ -85,6 +87,8 @@ OUTCOMES = [
     ("invalid_field", "Invalid field value"),
     ("ragged_row", "Wrong number of columns"),
     ("campaign_closed", "Campaign closed"),
+    ("vendor_requirements", "Misses what a vendor of the campaign needs"),
+    (NOT_SENT_EVERYWHERE, "Imported, but not sent to a vendor whose needs it misses"),
 ]
 INVALID_CODES = {"invalid_phone", "missing_field", "invalid_field", "ragged_row"}
 
@@ -667,6 +671,8 @@ class CsvImporter:
             for pos, result in zip(prepared.positions, prepared.results):
                 if result.accepted:
                     self.counts["accepted"] += 1
+                    if result.warnings:
+                        self.counts[NOT_SENT_EVERYWHERE] += 1
                 else:
                     verdicts[pos] = (result.code, result.message)
             for (cells, _), verdict in zip(prepared.batch, verdicts):
@@ -821,7 +827,8 @@ def preview(binary, *, campaign: Campaign, mapping: dict[str, str], encoding: st
         results = intake.submit(submit_rows, campaign=campaign, lead_list=lead_list, dry_run=True) if submit_rows else []
     for pos, result in zip(positions, results):
         code = "duplicate_in_file" if result.code == "duplicate_in_batch" else result.code
-        out[pos].update(accepted=result.accepted, code=code, message=result.message)
+        message = result.message or "; ".join(w["message"] for w in result.warnings)
+        out[pos].update(accepted=result.accepted, code=code, message=message)
     return header, out
 
 
@@ -918,7 +925,7 @@ def run_job(job_id: int, *, deadline: float | None = None, batch_size: int = BAT
         return "continue"
     job.refresh_from_db()
     counts = {k: v for k, v in job.counts.items() if k != "resumes"}
-    rejected = sum(v for k, v in counts.items() if k != "accepted")
+    rejected = rejected_rows(counts)
     job.status = ImportJob.Status.DONE
     job.total_rows = job.processed_rows
     job.finished_at = djtz.now()
@@ -930,6 +937,10 @@ def run_job(job_id: int, *, deadline: float | None = None, batch_size: int = BAT
     if job.lead_list_id:
         LeadList.objects.filter(pk=job.lead_list_id).update(import_mapping=job.mapping)
     return job.status
+
+
+def rejected_rows(counts: dict[str, int]) -> int:
+    return sum(v for k, v in counts.items() if k not in ("accepted", NOT_SENT_EVERYWHERE, "resumes"))
 
 
 def _fail(job: ImportJob, reason: str) -> str:

@@ -29,6 +29,7 @@ from psycopg.types.json import Jsonb
 from leadhub import pgcopy
 from leadhub.planner import planner
 
+from . import requirements
 from .models import DNC, Campaign, Lead, LeadList, Partner
 from .phones import PhoneError, parse_phone
 from .signals import leads_accepted, leads_withdrawn
@@ -43,6 +44,8 @@ REASONS = {
     "duplicate_in_batch": "The same phone number appears earlier in this submission.",
     "dnc": "The number is on the do-not-call list.",
     "campaign_closed": "The campaign is archived and takes no new leads.",
+    requirements.CODE: "A vendor this campaign delivers to needs a field the lead lacks (see the campaign's "
+                       "requirements).",
 }
 
 TEXT_FIELDS = {
@@ -75,6 +78,8 @@ class RowResult:
     code: str = ""
     message: str = ""
     fields: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    # accepted, but not going to every vendor: [{code, message}] (the campaign's "skip" policy)
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -330,18 +335,29 @@ def submit(
 
 def admit(results: list[RowResult], *, campaign: Campaign, dry_run: bool = False) -> list[RowResult]:
     """The database half of :func:`submit`, for rows already cleaned (accepted results
-    carry an unsaved lead): duplicates within the batch, existing numbers, DNC, insert.
-    The CSV importer cleans rows in worker processes and hands them over here."""
+    carry an unsaved lead): what the campaign's vendors need, duplicates within the
+    batch, existing numbers, DNC, insert. The CSV importer cleans rows in worker
+    processes and hands them over here, a batch at a time."""
     if campaign.status == Campaign.Status.ARCHIVED:
         for result in results:
             _reject(result, "campaign_closed", f"Campaign {campaign.slug!r} is archived and takes no new leads.")
             result.fields = {}
         return results
+    needs = requirements.for_campaign(campaign)  # once per batch: one query
+    skip = campaign.vendor_requirements_policy == Campaign.VendorRequirementsPolicy.SKIP
     first_row_of: dict[str, int] = {}
     candidates: list[tuple[RowResult, Lead]] = []
     for result in results:
         if not result.accepted:
             continue
+        gaps = needs.gaps(result.lead) if needs else None
+        if gaps:
+            if not skip:
+                _reject(result, requirements.CODE, needs.summary(gaps))
+                result.fields = needs.field_errors(gaps)
+                continue
+            result.warnings = [{"code": requirements.CODE, "message": message} for message in
+                               dict.fromkeys(f"Not sent to {rule.vendor}: {rule.text}" for rule in gaps)]
         phone = result.lead.phone
         if phone in first_row_of:
             _reject(result, "duplicate_in_batch",
@@ -376,6 +392,7 @@ def _reject(result: RowResult, code: str, message: str) -> None:
     result.code = code
     result.message = message
     result.fields = {"phone": [{"code": code, "message": message}]}
+    result.warnings = []
 
 
 # Batches at least this large go through PostgreSQL COPY instead of INSERT.

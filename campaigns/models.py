@@ -50,6 +50,10 @@ class Campaign(models.Model):
         PAUSED = "paused", "Paused"
         ARCHIVED = "archived", "Archived"
 
+    class VendorRequirementsPolicy(models.TextChoices):
+        REJECT = "reject", "Reject the lead"
+        SKIP = "skip", "Accept the lead; skip the vendors it does not satisfy"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
@@ -66,6 +70,12 @@ class Campaign(models.Model):
     default_region = models.CharField(
         max_length=2, blank=True, validators=[validate_region],
         help_text="Region for numbers written without a country code (blank: DEFAULT_PHONE_REGION).",
+    )
+    vendor_requirements_policy = models.CharField(
+        max_length=16, choices=VendorRequirementsPolicy.choices, default=VendorRequirementsPolicy.REJECT,
+        help_text="A lead that misses what one of this campaign's vendors needs (e.g. Aktify: a US state or a "
+                  "zip code) is rejected at intake (reason vendor_requirements), or accepted and not sent to "
+                  "that vendor (its delivery is stored as skipped, with the reason).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -26,12 +26,15 @@ from django.utils import timezone
 
 from campaigns.intake import WITHDRAWN, dnc_phones
 from campaigns.models import Campaign, Lead
+from campaigns.requirements import CODE as REQUIREMENTS_CODE
+from campaigns.requirements import PHONE
 from leadhub import pgcopy
 from leadhub.planner import planner
 
 from . import registry
 from .integrations.base import ACCEPTED, REJECTED, RETRY, UNSUPPORTED, Item, ItemResult, VendorError
 from .models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
+from .requirements import rules_of
 from .windows import lead_time_zone, next_open, window_for
 
 log = logging.getLogger(__name__)
@@ -74,7 +77,11 @@ def _due_at(window, scheduled_at, schedules_calls: bool, now: dt.datetime) -> dt
 
 
 def plan_push(leads: list[Lead]) -> int:
-    """Plan a push per enabled destination for newly accepted leads (inside their transaction)."""
+    """Plan a push per enabled destination for newly accepted leads (inside their transaction).
+
+    A lead that misses what a destination needs (``requirements``: the campaign's
+    ``skip`` policy let it in) gets that delivery stored as skipped, with the reason.
+    """
     if not leads:
         return 0
     destinations = _destinations_by_campaign(lead.campaign_id for lead in leads)
@@ -84,6 +91,9 @@ def plan_push(leads: list[Lead]) -> int:
     windows: dict = {}
     dues: dict = {}
     rows: list[tuple[int, int, dt.datetime]] = []
+    skipped: list[Delivery] = []
+    needs = {dest.pk: [rule for rule in rules_of(dest) if rule.requirement != PHONE]
+             for dests in destinations.values() for dest in dests}
     for lead in leads:
         dests = destinations.get(lead.campaign_id)
         if not dests:
@@ -93,6 +103,12 @@ def plan_push(leads: list[Lead]) -> int:
         if window is None:
             window = windows[(lead.campaign_id, zone)] = window_for(lead, zone)
         for dest in dests:
+            gaps = [rule.text for rule in needs[dest.pk] if not rule.requirement.met(lead)]
+            if gaps:
+                skipped.append(Delivery(lead_id=lead.pk, destination_id=dest.pk, operation=Op.PUSH,
+                                        status=St.SKIPPED, code=REQUIREMENTS_CODE, due_at=now, finished_at=now,
+                                        message=f"Not sent: {' '.join(gaps)}"))
+                continue
             schedules = registry.client_class(dest.account.kind).schedules_calls
             key = (window, lead.scheduled_at, schedules)
             due = dues.get(key)
@@ -100,6 +116,8 @@ def plan_push(leads: list[Lead]) -> int:
                 due = dues[key] = _due_at(window, lead.scheduled_at, schedules, now)
             rows.append((lead.pk, dest.pk, due))
     _insert_pushes(rows, now)
+    if skipped:
+        Delivery.objects.bulk_create(skipped, batch_size=2000, ignore_conflicts=True)
     if rows:
         transaction.on_commit(wake)
     return len(rows)

@@ -45,6 +45,7 @@ REJECTION_STATUS = {
     "duplicate_in_batch": status.HTTP_409_CONFLICT,
     "campaign_closed": status.HTTP_409_CONFLICT,
     "dnc": status.HTTP_422_UNPROCESSABLE_ENTITY,
+    "vendor_requirements": status.HTTP_422_UNPROCESSABLE_ENTITY,
 }
 
 

@@ -14,8 +14,9 @@ ERRORS = {
     404: "No such lead among the leads this key can see.",
     409: "Duplicate lead (duplicate), closed campaign (campaign_closed), or a request with the same "
          "Idempotency-Key still in progress (idempotency_in_progress).",
-    422: "The number is on the do-not-call list (dnc), or the Idempotency-Key was used for a different "
-         "request (idempotency_key_reused).",
+    422: "The number is on the do-not-call list (dnc), the lead misses what one of the campaign's vendors "
+         "needs (vendor_requirements; see GET /api/v1/campaigns/), or the Idempotency-Key was used for a "
+         "different request (idempotency_key_reused).",
     429: "Too many requests for this API key; retry after Retry-After seconds.",
 }
 

@@ -1,10 +1,11 @@
 """Shapes in and out of the partner API. Serializers check shape; intake checks meaning."""
 from __future__ import annotations
 
+from django.utils.functional import lazy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from campaigns import intake
+from campaigns import intake, requirements
 from campaigns.models import Campaign, Lead
 
 from .exceptions import REJECTION_STATUS
@@ -42,28 +43,52 @@ class WallClockTimeField(serializers.TimeField):
         super().__init__(format="%H:%M", read_only=True, **kwargs)
 
 
+class RequirementSerializer(serializers.Serializer):
+    fields = serializers.ListField(child=serializers.CharField(), help_text="Lead fields (metadata.<key>: one "
+                                                                            "metadata value).")
+    one_of = serializers.BooleanField(help_text="True: any one of the fields will do; false: the field is required.")
+    vendors = serializers.ListField(child=serializers.CharField(), help_text="The vendors that need it.")
+    message = serializers.CharField(help_text="What they need, in words.")
+
+
 class CampaignSerializer(serializers.ModelSerializer):
     accepts_leads = serializers.SerializerMethodField(help_text="False when the campaign is archived.")
     phone_region = serializers.CharField(
         read_only=True, help_text="Region assumed for numbers written without a country code.")
     calling_start = WallClockTimeField(help_text="Earliest call time, in the lead's local time.")
     calling_end = WallClockTimeField(help_text="Latest call time, in the lead's local time.")
-    required_fields = serializers.SerializerMethodField()
+    required_fields = serializers.SerializerMethodField(help_text=(
+        "Fields every lead must have in this campaign: phone, plus what each of the campaign's vendors needs. "
+        "`requirements` has the rules that one of several fields satisfies, and who needs what."))
+    requirements = serializers.SerializerMethodField(help_text=lazy(lambda: (
+        "The campaign's effective requirements: what LeadHub and each enabled vendor of the campaign need of a "
+        "lead. A lead that misses one is rejected with code `vendor_requirements` (or, with "
+        "vendor_requirements_policy `skip`, accepted and not sent to that vendor). What each vendor needs: "
+        + requirements.catalogue_text()), str)())
     optional_fields = serializers.SerializerMethodField()
 
     class Meta:
         model = Campaign
         fields = ["slug", "name", "status", "accepts_leads", "phone_region", "timezone", "calling_days",
-                  "calling_start", "calling_end", "required_fields", "optional_fields"]
+                  "calling_start", "calling_end", "required_fields", "requirements", "vendor_requirements_policy",
+                  "optional_fields"]
 
     def get_accepts_leads(self, obj) -> bool:
         return obj.status != Campaign.Status.ARCHIVED
 
+    def _needs(self, obj) -> requirements.CampaignRequirements:
+        known = self.context.get("requirements")  # the list view's, for all its campaigns in one query
+        return known[obj.pk] if known and obj.pk in known else requirements.for_campaign(obj)
+
     def get_required_fields(self, obj) -> list[str]:
-        return ["phone"]
+        return self._needs(obj).required_fields()
+
+    @extend_schema_field(RequirementSerializer(many=True))
+    def get_requirements(self, obj) -> list[dict]:
+        return self._needs(obj).describe()
 
     def get_optional_fields(self, obj) -> list[str]:
-        return sorted(intake.ACCEPTED_FIELDS - {"phone"})
+        return sorted(intake.ACCEPTED_FIELDS - set(self._needs(obj).required_fields()))
 
 
 # --- leads in --------------------------------------------------------------------------
@@ -143,6 +168,9 @@ class LeadCreatedSerializer(serializers.Serializer):
     phone = serializers.CharField(help_text="E.164")
     campaign = serializers.CharField()
     dry_run = serializers.BooleanField()
+    warnings = FieldErrorSerializer(many=True, help_text=(
+        "Vendors this lead will not be sent to, and why (code vendor_requirements; campaigns whose "
+        "vendor_requirements_policy is skip). Empty when it goes to every vendor of the campaign."))
 
 
 class BulkItemResultSerializer(serializers.Serializer):
@@ -151,6 +179,8 @@ class BulkItemResultSerializer(serializers.Serializer):
     id = serializers.IntegerField(allow_null=True, help_text="The new lead's id; null when rejected or in a dry run.")
     phone = serializers.CharField(allow_null=True, help_text="E.164, when the number could be read.")
     error = ErrorSerializer(allow_null=True, help_text="Why the item was rejected; null when accepted.")
+    warnings = FieldErrorSerializer(many=True, help_text="Accepted, but not sent to these vendors (see the "
+                                                         "single-lead answer's warnings).")
 
 
 class BulkSummarySerializer(serializers.Serializer):

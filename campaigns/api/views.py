@@ -14,7 +14,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns import intake
+from campaigns import intake, requirements
 from campaigns.models import DNC
 from campaigns.phones import PhoneError, parse_phone
 
@@ -90,13 +90,21 @@ class PartnerView(IdempotentPostMixin, APIView):
 # --- campaigns ---------------------------------------------------------------------------
 
 @extend_schema(tags=["campaigns"], responses={200: CampaignSerializer(many=True), **error_responses(401, 429)},
-               summary="Campaigns this key can send leads to")
+               summary="Campaigns this key can send leads to",
+               description="Each campaign lists what a lead needs to be accepted there (`required_fields`, "
+                           "`requirements`): the phone number, and what each of the campaign's vendors needs.")
 class CampaignListView(PartnerView, generics.ListAPIView):
     serializer_class = CampaignSerializer
     pagination_class = None
 
     def get_queryset(self):
         return scoping.campaigns_for(self.request.auth).order_by("name", "pk")
+
+    def list(self, request, *args, **kwargs):
+        campaigns = list(self.get_queryset())
+        context = {**self.get_serializer_context(),
+                   "requirements": requirements.for_campaigns(c.pk for c in campaigns)}
+        return Response(CampaignSerializer(campaigns, many=True, context=context).data)
 
 
 # --- leads -------------------------------------------------------------------------------
@@ -180,7 +188,7 @@ class LeadListCreateView(PartnerView, generics.ListAPIView):
             raise ApiError(code, message, fields, status_code=REJECTION_STATUS.get(code, 400))
         lead = result.lead
         body = {"id": None if dry_run else lead.pk, "status": lead.status, "phone": e164(lead),
-                "campaign": campaign.slug, "dry_run": dry_run}
+                "campaign": campaign.slug, "dry_run": dry_run, "warnings": result.warnings}
         return Response(body, status=status.HTTP_200_OK if dry_run else status.HTTP_201_CREATED)
 
 
@@ -215,7 +223,7 @@ class LeadBulkCreateView(PartnerView):
             index = positions[result.index]
             if result.accepted:
                 results[index] = {"index": index, "status": "accepted", "id": None if dry_run else result.lead.pk,
-                                  "phone": e164(result.lead), "error": None}
+                                  "phone": e164(result.lead), "error": None, "warnings": result.warnings}
             else:
                 phone = rows[result.index].get("phone")
                 results[index] = _bulk_rejection(index, phone, *public_rejection(result))
@@ -227,7 +235,7 @@ class LeadBulkCreateView(PartnerView):
 
 def _bulk_rejection(index, phone, code, message, fields) -> dict:
     return {"index": index, "status": "rejected", "id": None, "phone": None,
-            "error": error_body(code, message, fields)}
+            "error": error_body(code, message, fields), "warnings": []}
 
 
 def _lead_pk(value) -> int:

@@ -27,7 +27,8 @@ def test_it_accepts_a_lead_and_answers_with_the_normalised_phone(api, campaign, 
     assert r.status_code == 201, r.json()
     body = r.json()
     lead = Lead.objects.get(pk=body["id"])
-    assert body == {"id": lead.pk, "status": "new", "phone": "+14155552671", "campaign": "solar-us", "dry_run": False}
+    assert body == {"id": lead.pk, "status": "new", "phone": "+14155552671", "campaign": "solar-us", "dry_run": False,
+                    "warnings": []}
     assert lead.partner == partner and lead.source == "api:acme"
 
 
@@ -106,7 +107,8 @@ def test_an_unknown_campaign_is_a_field_error(api, campaign):
 def test_dry_run_reports_acceptance_and_saves_nothing(api, campaign):
     r = api.post(URL + "?dry_run=true", {"campaign": "solar-us", "phone": "(415) 555-2671"}, format="json")
     assert r.status_code == 200
-    assert r.json() == {"id": None, "status": "new", "phone": "+14155552671", "campaign": "solar-us", "dry_run": True}
+    assert r.json() == {"id": None, "status": "new", "phone": "+14155552671", "campaign": "solar-us", "dry_run": True,
+                        "warnings": []}
     assert not Lead.objects.exists()
 
 
@@ -123,7 +125,8 @@ def test_bulk_dry_run_saves_nothing(api, campaign):
     assert r.status_code == 207
     body = r.json()
     assert body["dry_run"] is True and body["summary"] == {"accepted": 1, "rejected": 1}
-    assert body["results"][0] == {"index": 0, "status": "accepted", "id": None, "phone": "+14155552671", "error": None}
+    assert body["results"][0] == {"index": 0, "status": "accepted", "id": None, "phone": "+14155552671", "error": None,
+                                  "warnings": []}
     assert not Lead.objects.exists()
 
 

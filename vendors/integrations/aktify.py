@@ -13,8 +13,9 @@ Points of the contract that are easy to get wrong:
   therefore per key ("already submitted to the campaign").
 - ``region`` is *restricted to US state codes*; ``zipCode`` is required when
   ``region`` is not given. A lead whose region is not a US state code is sent
-  with its zip code only; a lead with neither is rejected before any request,
-  code ``missing_region``.
+  with its zip code only. ``lead_requirements`` declares this, so intake refuses
+  (or, by the campaign's policy, does not route here) a lead with neither; one
+  that got in before is rejected before any request, code ``missing_region``.
 - ``link`` and ``linkToShorten`` are mutually exclusive: the lead's ``link``
   goes to exactly one of them, chosen by the destination setting ``link_field``.
 - ``metadata`` values must all be strings (numbers/booleans are converted).
@@ -40,6 +41,8 @@ import json
 import re
 from typing import Any
 
+from campaigns.requirements import PHONE, Requirement
+
 from .base import (
     ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError,
     mapping_error,
@@ -62,6 +65,17 @@ def e164(number: Any) -> str:
 def is_valid_number(number: Any, as_text: str) -> bool:
     """Worth sending: E.164 text (one malformed number would fail the whole end-contact request)."""
     return bool(E164.match(as_text))
+
+
+def has_region_or_zip(lead) -> bool:
+    """The seed's CreateLead: ``region`` (restricted to US state codes) is "required if zipCode is not
+    provided", ``zipCode`` "required if region is not provided"."""
+    return (lead.region or "").strip().upper() in US_STATE_CODES or bool((lead.postal_code or "").strip())
+
+
+REGION_OR_ZIP = Requirement(("region", "postal_code"),
+                            "a US state code in region (e.g. CA) or a zip code in postal_code",
+                            check=has_region_or_zip)
 
 
 def text_value(value: Any) -> str:
@@ -117,6 +131,10 @@ class AktifyClient(VendorClient):
         "metadata_fields": "Extra metadata: {\"metadata key\": \"lead field\"}, e.g. {\"city\": \"city\"}.",
     }
 
+    @classmethod
+    def lead_requirements(cls, settings: dict[str, Any]) -> list[Requirement]:
+        return [PHONE, REGION_OR_ZIP]
+
     # ---- settings -------------------------------------------------------------
     @classmethod
     def validate_settings(cls, settings: dict[str, Any]) -> dict[str, str]:
@@ -148,7 +166,7 @@ class AktifyClient(VendorClient):
             payload["region"] = region
         if zip_code:
             payload["zipCode"] = zip_code
-        if "region" not in payload and "zipCode" not in payload:
+        if not has_region_or_zip(lead):  # intake refuses such leads (REGION_OR_ZIP); older ones end here
             shown = f"region {lead.region!r} is not a US state code and " if lead.region else ""
             raise LeadNotSendable("missing_region",
                                   f"Aktify needs a US state code (region) or a zip code; {shown}the lead has no zip code.")

@@ -27,6 +27,8 @@ from urllib.parse import quote, quote_plus
 import requests
 from requests.adapters import HTTPAdapter
 
+from campaigns.requirements import PHONE, Requirement
+
 if TYPE_CHECKING:  # pragma: no cover
     from campaigns.models import Lead
     from vendors.models import Destination, VendorAccount
@@ -225,6 +227,13 @@ class VendorClient:
     required_credentials: ClassVar[tuple[str, ...]] = ()
     remote_ref_label: ClassVar[str] = "Vendor campaign id"
     default_base_url: ClassVar[str] = ""
+
+    @classmethod
+    def lead_requirements(cls, settings: dict[str, Any]) -> list[Requirement]:
+        """What a lead needs before this vendor can take it, for a destination with ``settings``
+        (read from the vendor's seed). Intake checks a lead against the list of every enabled
+        destination of its campaign (``campaigns.requirements``). The default: a phone number."""
+        return [PHONE]
 
     def __init__(self, account: "VendorAccount", destination: "Destination | None" = None, *,
                  session: requests.Session | None = None, throttle: Callable[[], None] | None = None):

@@ -14,9 +14,11 @@ Points of the contract that are easy to get wrong:
 - There is no default host: each customer gets its own (``account.base_url``).
 - The lead type is the destination's ``remote_ref``; a contact's identity at the
   vendor is mobile + type, so cancel must send the *same* mobile text as add.
-- ``email``, ``first_name``, ``surname``, ``mobile`` and ``type`` are required. We
-  do not pre-check them: the vendor's own field message ("Email cannot be
-  blank.") is more useful to a partner than ours, and costs one request.
+- ``email``, ``first_name``, ``surname``, ``mobile`` and ``type`` are required
+  (``type`` is the destination's). ``lead_requirements`` declares the lead's
+  part (email, first_name, last_name), so intake refuses a lead without them
+  (or, by the campaign's policy, does not route it here) instead of the vendor
+  answering "Email cannot be blank." for each one later.
 - ``data`` is a JSON *string* (``"{\\"a\\":\\"b\\"}"``), not an object, and an empty
   one is an error ("Empty or invalid content of `data` field"), so it is left out
   when the lead has no metadata or mapped extras.
@@ -55,12 +57,21 @@ from typing import Any
 import phonenumbers
 from django.utils import timezone
 
+from campaigns.requirements import PHONE, Requirement
+
 from .base import (
     ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError,
     mapping_error,
 )
 
 MOBILE_FORMATS = ("e164", "national")
+# The seed's /lead/add fields marked "required: yes" that come from the lead (mobile is its phone).
+REQUIREMENTS = [
+    PHONE,
+    Requirement(("email",), "an email address (email)"),
+    Requirement(("first_name",), "a first name (first_name)"),
+    Requirement(("last_name",), "a surname (last_name)"),
+]
 ADD_PATH, CANCEL_PATH = "/lead/add", "/lead/cancel"
 
 
@@ -88,6 +99,10 @@ class Comunik8Client(VendorClient):
         "subtype": "Lead sub-type sent with every lead.",
         "data_fields": "Extra `data` keys: {\"data key\": \"lead field\"}, e.g. {\"address\": \"address\"}.",
     }
+
+    @classmethod
+    def lead_requirements(cls, settings: dict[str, Any]) -> list[Requirement]:
+        return REQUIREMENTS
 
     # ---- settings -------------------------------------------------------------
     @classmethod

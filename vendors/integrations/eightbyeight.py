@@ -20,9 +20,11 @@ Points of the contract that are easy to get wrong:
   *Local CRM*. This API cannot create that record, it only queues an existing
   one. It comes from ``lead.external_id`` or from the field named by the
   setting ``customer_id_field`` (``"external_id"``, ``"id"`` or
-  ``"metadata.<key>"``). A lead without one is rejected before any request with
-  code ``missing_customer_id``; one that is not all digits (the seed's
-  ``format: int32``) with code ``invalid``. It is sent as a JSON *string*: the
+  ``"metadata.<key>"``). ``lead_requirements`` declares it (all digits: the
+  seed's ``format: int32``), so intake refuses a lead without one, or by the
+  campaign's policy does not route it here; one that got in before is rejected
+  before any request with code ``missing_customer_id``, or ``invalid`` when it
+  is not all digits. It is sent as a JSON *string*: the
   schema's type is ``string`` (with ``maximum: 1e22``, beyond a 64-bit integer),
   although the examples show bare numbers.
 - ``schedule-date-time`` is ISO 8601 in UTC with milliseconds, exactly like the
@@ -63,6 +65,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from campaigns.requirements import PHONE, Requirement
+
 from .base import ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError
 
 log = logging.getLogger(__name__)
@@ -82,9 +86,14 @@ def schedule_text(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
+def customer_id_field(settings: dict[str, Any]) -> str:
+    field = (settings or {}).get("customer_id_field")
+    return field if isinstance(field, str) and field else "external_id"
+
+
 def customer_id_for(lead, settings: dict[str, Any]) -> str:
     """The 8x8 Local CRM account number of ``lead`` ("" when it has none)."""
-    field = settings.get("customer_id_field") or "external_id"
+    field = customer_id_field(settings)
     if field.startswith("metadata."):
         value = (lead.metadata or {}).get(field[len("metadata."):])
     else:
@@ -173,6 +182,16 @@ class EightByEightClient(VendorClient):
         "customer_id_field": "Where the 8x8 Local CRM account number (customer-id) comes from: "
                              "\"external_id\" (default), \"id\" or \"metadata.<key>\".",
     }
+
+    @classmethod
+    def lead_requirements(cls, settings: dict[str, Any]) -> list[Requirement]:
+        field = customer_id_field(settings)
+        if field == "id":  # LeadHub's own id: every lead has one
+            return [PHONE]
+        return [PHONE, Requirement(
+            (field,), f"the customer's numeric 8x8 Local CRM account number (customer-id) in {field} "
+                      "(8x8 only queues customers that already exist in its Local CRM)",
+            check=lambda lead: customer_id_for(lead, {"customer_id_field": field}).isdigit())]
 
     # ---- settings -------------------------------------------------------------
     @classmethod

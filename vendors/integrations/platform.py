@@ -65,6 +65,8 @@ import uuid as uuidlib
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from campaigns.requirements import PHONE, Requirement
+
 from .base import (
     ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError, utc_stamp,
 )
@@ -188,6 +190,16 @@ class PlatformClient(VendorClient):
     remote_ref_label = "List id (listId)"
     default_base_url = ""                 # per tenant: https://<tenant>/platform-api
     sleep = staticmethod(time.sleep)      # tests may replace it
+
+    @classmethod
+    def lead_requirements(cls, settings: dict[str, Any]) -> list[Requirement]:
+        """The seed requires only ``listId`` (the destination's); ``phone1`` is the number to dial, and
+        ``customerKey`` (the field ``customer_key_field`` names) is how this client finds the lead again."""
+        field = (settings or {}).get("customer_key_field", "id")
+        if field not in CUSTOMER_KEY_FIELDS or field in ("id", "phone"):  # always there
+            return [PHONE]
+        return [PHONE, Requirement((field,), f"{field}, which this destination sends as customerKey (the key "
+                                             "it finds the lead by)")]
 
     # ---- settings ------------------------------------------------------------
     @classmethod

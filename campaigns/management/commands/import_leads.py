@@ -127,7 +127,7 @@ Targets: %s.
         if lead_list and not dry_run:
             LeadList.objects.filter(pk=lead_list.pk).update(import_mapping=column_map)
         counts = importer.counts
-        rejected = sum(v for k, v in counts.items() if k != "accepted")
+        rejected = imports.rejected_rows(counts)
         verb = "would be imported" if dry_run else "imported"
         self.stdout.write(self.style.SUCCESS(
             f"{'Dry run: ' if dry_run else ''}{counts.get('accepted', 0):,} of {importer.processed:,} rows {verb}; "
