@@ -223,15 +223,19 @@ def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> 
         # behind a large import the planner sorted the destination's every pending row
         with planner(sort=False):
             rows = list(_locking(due.filter(destination_id=dest_id, operation=operation).order_by("due_at"))
-                        .select_related("lead", "lead__campaign")[:size])
-        rows += _rest_of_units(rows)
-        if not rows:
+                        .values_list("id", "call_ref")[:size])
+        ids = [pk for pk, _ in rows] + _rest_of_units(dest_id, operation, {ref for _, ref in rows if ref},
+                                                      {pk for pk, _ in rows})
+        if not ids:
             return None
-        Delivery.objects.filter(pk__in=[d.pk for d in rows]).update(
-            status=St.IN_FLIGHT, lease_until=now + lease(), updated_at=now)
-    for d in rows:
+        Delivery.objects.filter(pk__in=ids).update(status=St.IN_FLIGHT, lease_until=now + lease(), updated_at=now)
+    # the rows are ours now: read them with their leads after the group lock is released, so that
+    # claimers of one destination queue only for the milliseconds of choosing rows
+    deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("lead", "lead__campaign")
+                      .order_by("due_at", "id"))
+    for d in deliveries:
         d.destination = destination
-    return Claim(destination, operation, rows)
+    return Claim(destination, operation, deliveries)
 
 
 def _lock_group(destination_id: int, operation: str) -> None:
@@ -249,16 +253,14 @@ def _lock_group(destination_id: int, operation: str) -> None:
                            [destination_id, list(Op.values).index(operation)])
 
 
-def _rest_of_units(rows: list[Delivery]) -> list[Delivery]:
-    """The pending rows that were first sent in the same request as a claimed row (same
-    call_ref), whatever their due time: a request is retried as one unit."""
-    refs = {d.call_ref for d in rows if d.call_ref}
+def _rest_of_units(destination_id: int, operation: str, refs: set[str], claimed: set[int]) -> list[int]:
+    """The pending rows first sent in the same request as a claimed row (same call_ref), whatever
+    their due time: a request is retried as one unit."""
     if not refs:
         return []
-    first = rows[0]
-    return list(_locking(Delivery.objects.filter(
-        destination_id=first.destination_id, operation=first.operation, status=St.PENDING, call_ref__in=refs)
-        .exclude(pk__in=[d.pk for d in rows])).select_related("lead", "lead__campaign"))
+    return [pk for pk in _locking(Delivery.objects.filter(
+        destination_id=destination_id, operation=operation, status=St.PENDING, call_ref__in=refs))
+        .values_list("id", flat=True) if pk not in claimed]
 
 
 # --------------------------------------------------------------------------- sending
@@ -312,10 +314,22 @@ def _call(delivery: Delivery) -> dict:
 
 
 def store_call_refs(items: list[Item]) -> None:
-    """Write the request an item went out in, before the vendor can act on it (own transaction)."""
-    Delivery.objects.bulk_update(
-        [Delivery(pk=i.id, call_ref=i.call_ref, call_index=i.call_index, call_size=i.call_size) for i in items],
-        ["call_ref", "call_index", "call_size"], batch_size=500)
+    """Write the request items went out in (one ref and size, a position each), before the
+    vendor can act on it. On PostgreSQL one UPDATE over unnest'ed arrays: bulk_update's CASE
+    per row took 0.55 s for 100 items and halved Aimylogic's delivery rate (291-342 against
+    586 items/s in a 3,000-lead run)."""
+    if not items:
+        return
+    ref, size = items[0].call_ref, items[0].call_size
+    if connection.vendor != "postgresql" or any(i.call_ref != ref or i.call_size != size for i in items):
+        Delivery.objects.bulk_update(
+            [Delivery(pk=i.id, call_ref=i.call_ref, call_index=i.call_index, call_size=i.call_size) for i in items],
+            ["call_ref", "call_index", "call_size"], batch_size=500)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE vendors_delivery AS d SET call_ref = %s, call_size = %s, call_index = v.i "
+                       "FROM unnest(%s::bigint[], %s::int[]) AS v(id, i) WHERE d.id = v.id",
+                       [ref, size, [i.id for i in items], [i.call_index for i in items]])
 
 
 def chunks_of_units(items: list[Item], size: int) -> list[list[Item]]:
