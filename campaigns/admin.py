@@ -5,12 +5,13 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Q
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import imports, intake, requirements
-from .models import DNC, WEEKDAYS, Campaign, ImportJob, Lead, LeadList, Partner
+from . import imports, intake, requirements, withdrawals
+from .models import DNC, WEEKDAYS, Campaign, Erasure, ImportJob, Lead, LeadList, Partner
 from .paginators import EstimatedCountPaginator
 from .phones import try_normalize_phone
 
@@ -330,7 +331,7 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     list_per_page = 50
     ordering = ("-id",)
     action_form = DncScopeForm
-    actions = ["cancel_leads", "add_to_campaign_dnc", "add_to_global_dnc", "export_csv"]
+    actions = ["cancel_leads", "add_to_campaign_dnc", "add_to_global_dnc", "erase_personal_data", "export_csv"]
     change_list_template = "admin/campaigns/lead/change_list.html"
 
     def get_urls(self):
@@ -407,16 +408,49 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     @admin.action(description="Cancel selected leads (stop contact at vendors)")
     def cancel_leads(self, request, queryset):
         count = intake.cancel_leads(queryset)
-        self.message_user(request, f"Cancelled {count} lead(s); vendors holding them are told to stop.", messages.SUCCESS)
+        self.message_user(request, f"Cancelled {count} lead(s).", messages.SUCCESS)
+        self._withdrawal_messages(request, queryset, "end_contact")
+
+    def _withdrawal_messages(self, request, leads, operation):
+        """Say which vendors are being told, and which could not be (no API for it) or failed."""
+        levels = {"info": messages.INFO, "warning": messages.WARNING, "error": messages.ERROR}
+        for level, text in withdrawals.admin_messages(leads, operation):
+            self.message_user(request, text, levels[level])
+
+    @admin.action(description="Erase personal data (GDPR) here and at vendors…", permissions=["erase"])
+    def erase_personal_data(self, request, queryset):
+        """Ask first, on a page with the count and the vendors concerned (like Django's delete)."""
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request), "title": "Erase personal data?", "opts": self.model._meta,
+                "queryset": queryset, "preview": withdrawals.erase_preview(queryset),
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "select_across": request.POST.get("select_across") == "1",
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+            }
+            return TemplateResponse(request, "admin/campaigns/lead/erase_confirmation.html", context)
+        user = request.user
+        outcome = intake.erase_leads(queryset, via="admin", requested_by=f"staff:{user.get_username()}", user=user,
+                                     reason=request.POST.get("erase_reason", ""))
+        skipped = f" ({len(outcome.already_erased)} already erased)" if outcome.already_erased else ""
+        self.message_user(request, f"Erased the personal data of {len(outcome.erased)} lead(s){skipped}.",
+                          messages.SUCCESS)
+        if outcome.erased:
+            self._withdrawal_messages(request, outcome.erased, "erase")
+
+    def has_erase_permission(self, request):
+        # erasing destroys data as deleting does, so it asks for the same permission
+        return request.user.has_perm("campaigns.delete_lead")
 
     def _dnc(self, request, queryset, global_scope: bool):
         reason = request.POST.get("reason", "") or "Added from the lead admin"
         source = f"staff:{request.user.get_username()}"
-        total = added = withdrawn = 0
+        total = added = 0
+        withdrawn: list[int] = []
         if global_scope:
             phones = list(queryset.values_list("phone", flat=True).distinct())
             result = intake.add_to_dnc(phones, campaign=None, reason=reason, source=source)
-            total, added, withdrawn = len(phones), len(result.added), result.leads_withdrawn
+            total, added, withdrawn = len(phones), len(result.added), result.withdrawn_ids
         else:
             by_campaign: dict = {}
             for campaign_id, phone in queryset.values_list("campaign_id", "phone"):
@@ -425,12 +459,14 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
                 result = intake.add_to_dnc(by_campaign[campaign.pk], campaign=campaign, reason=reason, source=source)
                 total += len(by_campaign[campaign.pk])
                 added += len(result.added)
-                withdrawn += result.leads_withdrawn
+                withdrawn += result.withdrawn_ids
         scope = "the global DNC list" if global_scope else "their campaigns' DNC lists"
         self.message_user(
             request, f"{added} of {total} number(s) added to {scope} ({total - added} already listed); "
-            f"{withdrawn} lead(s) withdrawn from vendors.", messages.SUCCESS,
+            f"{len(withdrawn)} lead(s) withdrawn.", messages.SUCCESS,
         )
+        if withdrawn:
+            self._withdrawal_messages(request, withdrawn, "end_contact")
 
     @admin.action(description="Add numbers to their campaign's DNC list")
     def add_to_campaign_dnc(self, request, queryset):
@@ -439,6 +475,35 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     @admin.action(description="Add numbers to the global DNC list (all campaigns)")
     def add_to_global_dnc(self, request, queryset):
         self._dnc(request, queryset, global_scope=True)
+
+
+@admin.register(Erasure)
+class ErasureAdmin(admin.ModelAdmin):
+    """Who erased which leads' personal data, and when: read-only, kept as the record."""
+
+    list_display = ("created_at", "requested_by", "via", "lead_count", "reason")
+    list_filter = ("via",)
+    search_fields = ("requested_by", "reason")
+    ordering = ("-created_at",)
+    fields = ("created_at", "via", "requested_by", "user", "api_key", "reason", "lead_count", "lead_links")
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Leads")
+    def lead_links(self, obj):
+        ids = list(obj.leads.values_list("pk", flat=True).order_by("pk")[:200])
+        more = f" … and {obj.lead_count - len(ids)} more" if obj.lead_count > len(ids) else ""
+        links = format_html_join(", ", '<a href="{}">{}</a>',
+                                 ((reverse("admin:campaigns_lead_change", args=[pk]), pk) for pk in ids))
+        return format_html("{}{}", links, more)
 
 
 class GlobalScopeFilter(admin.SimpleListFilter):

@@ -6,7 +6,7 @@ rejected with a machine-readable ``code``, a human ``message`` and per-field
 errors. The same reason codes appear in the API, the CSV error file and the
 admin.
 
-Withdrawals (cancel, DNC) live here too so that every change to a lead's
+Withdrawals (cancel, DNC, erase) live here too so that every change to a lead's
 contactability sends the same signal (see ``campaigns.signals``).
 """
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any, Iterable, Sequence
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import CharField, Q, Value
+from django.db.models.functions import Cast, Concat
 from django.db.models.base import ModelState
 from django.utils import timezone as djtz
 from django.utils.dateparse import parse_datetime
@@ -30,7 +31,7 @@ from leadhub import pgcopy
 from leadhub.planner import planner
 
 from . import requirements
-from .models import DNC, Campaign, Lead, LeadList, Partner
+from .models import DNC, Campaign, Erasure, Lead, LeadList, Partner
 from .phones import PhoneError, parse_phone
 from .signals import leads_accepted, leads_withdrawn
 from .zones import iana_zone, zone_error
@@ -462,7 +463,7 @@ def _insert(pairs: list[tuple[RowResult, Lead]], campaign: Campaign) -> None:
 
 # --- withdrawal -------------------------------------------------------------
 
-WITHDRAWN = [Lead.Status.CANCELLED, Lead.Status.DNC]
+WITHDRAWN = [Lead.Status.CANCELLED, Lead.Status.DNC, Lead.Status.ERASED]
 
 
 def cancel_leads(leads: Iterable[Lead] | Any) -> int:
@@ -485,6 +486,7 @@ class DncResult:
     already_listed: list[str] = field(default_factory=list)
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (input, message)
     leads_withdrawn: int = 0
+    withdrawn_ids: list[int] = field(default_factory=list)
 
 
 def add_to_dnc(
@@ -523,4 +525,53 @@ def add_to_dnc(
                 lead.status = Lead.Status.DNC
             leads_withdrawn.send(sender=Lead, leads=affected, operation="dnc")
         result.leads_withdrawn = len(affected)
+        result.withdrawn_ids = [lead.pk for lead in affected]
+    return result
+
+
+# --- erase (GDPR: the right to erasure) ----------------------------------------
+
+# What identifies a person; an erased lead keeps none of it. Kept: id, campaign, list,
+# partner, status, source, country and time zone (coarse, from the number), consent
+# and schedule times, and the delivery history (its vendor texts scrubbed by vendors).
+PERSONAL_FIELDS = ("phone", "phone_alt", "first_name", "last_name", "email", "address", "city", "region",
+                   "postal_code", "external_id", "link", "metadata", "consent_url")
+ERASED_PHONE_PREFIX = "erased"  # + the lead id: unique per campaign, never a number (fits 16 chars to id 10^10)
+
+
+@dataclass
+class EraseResult:
+    erasure: Erasure | None = None      # the audit row (None when nothing was left to erase)
+    erased: list[int] = field(default_factory=list)
+    already_erased: list[int] = field(default_factory=list)
+
+
+def erase_leads(leads: Iterable[Lead] | Any, *, via: str, requested_by: str, user=None, api_key=None,
+                reason: str = "") -> EraseResult:
+    """Erase leads' personal data here and at every vendor holding them, and record who did.
+
+    The withdrawal signal goes first, while the leads still carry their details: vendors
+    plans an ``erase`` (and an end of contact) at every vendor holding each lead, keeping
+    what those calls need until the vendor has answered, and scrubs the details from the
+    stored vendor answers. Then the lead keeps its id, campaign, status ``erased`` and
+    delivery history, and none of ``PERSONAL_FIELDS``: its phone becomes
+    ``erased<id>``, so the number is not kept and may be submitted again as a new lead.
+    """
+    ids = [lead.pk for lead in leads] if not hasattr(leads, "values_list") else list(leads.values_list("pk", flat=True))
+    result = EraseResult()
+    with transaction.atomic():
+        found = list(Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        todo = [lead for lead in found if lead.status != Lead.Status.ERASED]
+        result.already_erased = [lead.pk for lead in found if lead.status == Lead.Status.ERASED]
+        if not todo:
+            return result
+        leads_withdrawn.send(sender=Lead, leads=todo, operation="erase")
+        blank = {name: "" for name in PERSONAL_FIELDS}
+        blank.update(metadata={}, phone=Concat(Value(ERASED_PHONE_PREFIX), Cast("id", CharField())))
+        Lead.objects.filter(pk__in=[lead.pk for lead in todo]).update(
+            status=Lead.Status.ERASED, updated_at=djtz.now(), **blank)
+        result.erasure = Erasure.objects.create(via=via, requested_by=requested_by[:200], user=user,
+                                                api_key=api_key, reason=reason[:255], lead_count=len(todo))
+        result.erasure.leads.set(todo)
+        result.erased = [lead.pk for lead in todo]
     return result

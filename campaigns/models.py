@@ -146,6 +146,7 @@ class Lead(models.Model):
         COMPLETED = "completed", "Completed"
         CANCELLED = "cancelled", "Cancelled"
         DNC = "dnc", "Do not call"
+        ERASED = "erased", "Erased (personal data removed)"
 
     # Every index costs every insert of a large import, so: campaign has no single-column
     # index ((campaign, status, id) leads with it); lead list and partner are indexed only
@@ -204,6 +205,34 @@ class Lead(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+class Erasure(models.Model):
+    """Who erased which leads' personal data, and when. Holds no personal data itself:
+    the leads are kept (anonymised) and linked; how they were found (a phone, an email)
+    is not recorded."""
+
+    class Via(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        API = "api", "Partner API"
+        COMMAND = "command", "Command line"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    via = models.CharField(max_length=16, choices=Via.choices)
+    requested_by = models.CharField(
+        max_length=200, help_text="staff:<username>, api:<partner> (key <prefix>…) or command:<OS user>.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                             related_name="+")
+    api_key = models.ForeignKey("ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=255, blank=True, help_text="e.g. the request's ticket reference.")
+    lead_count = models.PositiveIntegerField()
+    leads = models.ManyToManyField(Lead, related_name="erasures")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Erasure {self.pk}: {self.lead_count} lead(s) by {self.requested_by}"
 
 
 class DNC(models.Model):

@@ -280,7 +280,9 @@ class DeliveryAdmin(admin.ModelAdmin):
     search_fields = ("=lead__phone", "=remote_ref", "=code")
     search_help_text = "Exact phone (E.164), vendor id or code."
     raw_id_fields = ("lead", "destination")
-    readonly_fields = [f.name for f in Delivery._meta.fields]
+    # never the erase subject: the person's details are not shown again, even to staff
+    readonly_fields = [f.name for f in Delivery._meta.fields if f.name != "subject"]
+    exclude = ("subject",)
     inlines = [DeliveryAttemptInline]
     paginator = EstimatedCountPaginator
     show_full_result_count = False

@@ -79,6 +79,14 @@ class Destination(models.Model):
     def kind(self) -> str:
         return self.account.kind
 
+    def supports(self, operation: str) -> bool:
+        """Whether this destination's vendor has a call for a withdrawal operation
+        (end_contact, dnc, erase); ``campaigns`` asks through the model, never importing us."""
+        return client_class(self.account.kind).supports(operation)
+
+    def unsupported_message(self, operation: str) -> str:
+        return client_class(self.account.kind).unsupported_message(operation)
+
     def clean(self):
         if not self.account_id:
             return
@@ -132,6 +140,14 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # An erased lead keeps no personal data, but the vendors still holding the person
+    # must be found by it: each withdrawal row of an erase carries the details the lead
+    # had (encrypted), and they are wiped once the vendor has answered for good.
+    # db_default: the push COPY (services._insert_pushes) names no such column.
+    subject = EncryptedJSONField(
+        blank=True, default=dict, db_default="", editable=False,
+        help_text="Erase: the person's details until the vendor has answered (encrypted).",
+    )
 
     class Meta:
         verbose_name_plural = "deliveries"

@@ -15,6 +15,9 @@ def plan_push(sender, leads, **kwargs):
 @receiver(leads_withdrawn, dispatch_uid="vendors.plan_withdrawal")
 def plan_withdrawal(sender, leads, operation, **kwargs):
     services.plan_withdrawal(leads, operation)
+    if operation == "erase":  # sent before intake wipes the leads: their details are still here
+        services.forget_personal_details([lead.pk for lead in leads],
+                                         [services.personal_details(lead) for lead in leads])
 
 
 @receiver(campaign_status_changed, dispatch_uid="vendors.sync_campaign_status")

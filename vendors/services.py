@@ -18,13 +18,14 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from urllib.parse import quote, quote_plus
 
 from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from campaigns.intake import WITHDRAWN, dnc_phones
+from campaigns.intake import PERSONAL_FIELDS, WITHDRAWN, dnc_phones
 from campaigns.models import Campaign, Lead
 from campaigns.requirements import CODE as REQUIREMENTS_CODE
 from campaigns.requirements import PHONE
@@ -48,7 +49,8 @@ OUTAGE_CODES = {"timeout", "connection_error", "vendor_unavailable", "rate_limit
 WITHDRAWAL_OPS = {
     "end_contact": [Op.END_CONTACT],
     "dnc": [Op.END_CONTACT, Op.DNC],
-    "erase": [Op.ERASE],
+    # an erased person is not called again either: vendors without an erase call still stop
+    "erase": [Op.END_CONTACT, Op.ERASE],
 }
 
 
@@ -143,7 +145,14 @@ def _insert_pushes(rows: list[tuple[int, int, dt.datetime]], now: dt.datetime) -
 
 def plan_withdrawal(leads: list[Lead], operation: str) -> int:
     """Stop contact: skip pushes not yet sent, and plan end_contact/dnc/erase at every
-    vendor that already holds the lead."""
+    vendor that already holds the lead. A vendor without that call gets its row as
+    ``unsupported`` at once (no worker round trip), so the answer to the withdrawal
+    already says which vendors cannot be told.
+
+    An erase runs before the lead's personal data is wiped (``intake.erase_leads``):
+    each row to send keeps the details in ``subject`` (encrypted) until the vendor has
+    answered. A push still in flight may yet land, so an erase also plans for it, due
+    when its lease ends (by then it has landed, or it is retried and skipped)."""
     ids = [lead.pk for lead in leads]
     if not ids:
         return 0
@@ -152,14 +161,101 @@ def plan_withdrawal(leads: list[Lead], operation: str) -> int:
     Delivery.objects.filter(lead_id__in=ids, operation=Op.PUSH, status=St.PENDING).update(
         status=St.SKIPPED, code=code, message=f"Not sent: the lead was {code} first.", finished_at=now,
         updated_at=now)
-    held = Delivery.objects.filter(lead_id__in=ids, operation=Op.PUSH, status=St.ACCEPTED)
-    rows = [Delivery(lead_id=lead_id, destination_id=dest_id, operation=op, remote_ref=remote_ref, due_at=now)
-            for lead_id, dest_id, remote_ref in held.values_list("lead_id", "destination_id", "remote_ref")
-            for op in WITHDRAWAL_OPS[operation]]
+    held_statuses = [St.ACCEPTED, St.IN_FLIGHT] if operation == "erase" else [St.ACCEPTED]
+    held = list(Delivery.objects.filter(lead_id__in=ids, operation=Op.PUSH, status__in=held_statuses)
+                .values_list("lead_id", "destination_id", "remote_ref", "status", "lease_until"))
+    subjects = {lead.pk: personal_details(lead) for lead in leads} if operation == "erase" else {}
+    clients = {dest.pk: registry.client_class(dest.account.kind) for dest in
+               Destination.objects.filter(pk__in={row[1] for row in held}).select_related("account")}
+    rows = []
+    for lead_id, dest_id, remote_ref, status, lease_until in held:
+        for op in WITHDRAWAL_OPS[operation]:
+            row = Delivery(lead_id=lead_id, destination_id=dest_id, operation=op, remote_ref=remote_ref,
+                           due_at=lease_until if status == St.IN_FLIGHT and lease_until else now)
+            if clients[dest_id].supports(op):
+                row.subject = subjects.get(lead_id, {})
+            else:
+                row.status, row.code, row.finished_at = St.UNSUPPORTED, "unsupported", now
+                row.message = clients[dest_id].unsupported_message(op)
+            rows.append(row)
     Delivery.objects.bulk_create(rows, ignore_conflicts=True)
-    if rows:
+    if subjects:  # a withdrawal planned earlier and not sent yet must find the person too
+        waiting = list(Delivery.objects.filter(lead_id__in=ids, status=St.PENDING, subject="")
+                       .exclude(operation=Op.PUSH).only("pk", "lead_id"))
+        for row in waiting:
+            row.subject = subjects[row.lead_id]
+        Delivery.objects.bulk_update(waiting, ["subject"])
+    if any(row.status == St.PENDING for row in rows):
         transaction.on_commit(wake)
     return len(rows)
+
+
+def personal_details(lead: Lead) -> dict:
+    """What an erase must still tell the vendors about a lead: its personal fields."""
+    return {name: getattr(lead, name) for name in PERSONAL_FIELDS}
+
+
+def as_the_vendor_knew_it(delivery: Delivery) -> Lead:
+    """The delivery's lead, with the details an erase kept for the vendor put back (in memory only)."""
+    lead = delivery.lead
+    if delivery.subject:
+        lead.__dict__.update(delivery.subject)
+    return lead
+
+
+def forget_personal_details(lead_ids, subjects: list[dict]) -> int:
+    """Take the people's details out of what the deliveries of ``lead_ids`` stored: the
+    vendors' messages, request lines and answer excerpts, in the deliveries, their attempts
+    and the exchanges those link to. The rows themselves stay (the history of what was sent
+    where, and what came back). Returns the rows changed."""
+    values = set()
+    for subject in subjects:
+        for name in PERSONAL_FIELDS:
+            value = subject.get(name)
+            if isinstance(value, str) and len(value.strip()) >= 3:  # "Al" would blank ordinary words
+                values |= {value, quote(value, safe=""), quote_plus(value)}
+    if not values:
+        return 0
+    ordered = sorted(values, key=len, reverse=True)
+
+    def scrub(text: str) -> str:
+        for value in ordered:
+            text = text.replace(value, "[erased]")
+        return text
+
+    lead_ids = list(lead_ids)
+    attempts = DeliveryAttempt.objects.filter(delivery__lead_id__in=lead_ids)
+    # a batch's exchanges are shared: only these people's details leave them, the others' stay
+    exchange_ids = {pk for pair in attempts.values_list("sent_in_id", "decided_by_id") for pk in pair if pk}
+    changed = 0
+    for rows_of, fields in ((Delivery.objects.filter(lead_id__in=lead_ids), ["message"]),
+                            (attempts, ["request", "message", "excerpt"]),
+                            (VendorExchange.objects.filter(pk__in=exchange_ids), ["request", "excerpt", "error"])):
+        model = rows_of.model
+        rows = []
+        for row in rows_of.only("pk", *fields):
+            before = [getattr(row, f) for f in fields]
+            for f in fields:
+                setattr(row, f, scrub(getattr(row, f)))
+            if [getattr(row, f) for f in fields] != before:
+                rows.append(row)
+        model.objects.bulk_update(rows, fields, batch_size=500)
+        changed += len(rows)
+    return changed
+
+
+FINAL_ANSWERS = (St.ACCEPTED, St.REJECTED, St.UNSUPPORTED, St.SKIPPED)
+
+
+def _forget_erase_subjects(deliveries) -> None:
+    """After an erase's rows were sent: the person's details leave their attempts, and
+    leave the rows once the vendor answered for good. A row that gave up (``failed``)
+    keeps them, encrypted, so that staff can still retry it."""
+    carrying = [d for d in deliveries if d.subject]
+    if not carrying:
+        return
+    forget_personal_details({d.lead_id for d in carrying}, [d.subject for d in carrying])
+    Delivery.objects.filter(pk__in=[d.pk for d in carrying if d.status in FINAL_ANSWERS]).update(subject={})
 
 
 def wake() -> None:
@@ -385,8 +481,8 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
                 else:
                     items.append(item)
     else:
-        items = [Item(id=d.pk, lead=d.lead, remote_ref=d.remote_ref, idempotency_key=d.idempotency_key,
-                      **_call(d)) for d in deliveries.values()]
+        items = [Item(id=d.pk, lead=as_the_vendor_knew_it(d), remote_ref=d.remote_ref,
+                      idempotency_key=d.idempotency_key, **_call(d)) for d in deliveries.values()]
 
     results: list[ItemResult] = list(pre)
     calls: dict[int, Call] = {}          # item id -> the exchanges that carried and decided it
@@ -422,6 +518,8 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
         outage = bool(sent) and all(r.status == RETRY and r.code in OUTAGE_CODES for r in sent)
         _update_circuit(account, outage, call_error or (sent[-1] if sent else None))
     _record(deliveries, results, released, calls, exchanges, account, operation, now, outcome)
+    if operation != Op.PUSH:
+        _forget_erase_subjects(deliveries.values())
     return outcome
 
 

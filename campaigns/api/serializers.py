@@ -5,7 +5,7 @@ from django.utils.functional import lazy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from campaigns import intake, requirements
+from campaigns import intake, requirements, withdrawals
 from campaigns.models import Campaign, Lead
 
 from .exceptions import REJECTION_STATUS
@@ -221,19 +221,43 @@ class LeadSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class WithdrawalOutcomeSerializer(serializers.Serializer):
+    vendor = serializers.CharField(help_text="The vendor kind, e.g. aimylogic.")
+    destination = serializers.IntegerField(help_text="Which of the campaign's vendor destinations.")
+    outcome = serializers.ChoiceField(choices=withdrawals.OUTCOMES, help_text=(
+        "withdrawn: the vendor confirmed, or never held the lead; pending: it is being told; "
+        "unsupported: it has no call for this (it was NOT told); failed: it refused, or retries gave up."))
+    message = serializers.CharField(allow_blank=True, help_text="The vendor's answer or why it was not told.")
+
+
+WITHDRAWAL_HELP = ("Per vendor destination: was it told? (cancel and DNC: stop contact; erase: erase the person). "
+                   "Null while the lead is not withdrawn.")
+
+
 class LeadDetailSerializer(LeadSerializer):
     deliveries = DeliverySerializer(many=True, read_only=True, source="api_deliveries",
                                     help_text="Per vendor and operation: what the dialling vendor answered.")
+    withdrawal = WithdrawalOutcomeSerializer(many=True, read_only=True, allow_null=True,
+                                             source="api_withdrawal", help_text=WITHDRAWAL_HELP)
 
     class Meta(LeadSerializer.Meta):
-        fields = LeadSerializer.Meta.fields + ["deliveries"]
+        fields = LeadSerializer.Meta.fields + ["deliveries", "withdrawal"]
         read_only_fields = fields
 
 
 class CancelResultSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     status = serializers.ChoiceField(choices=Lead.Status.choices)
-    cancelled = serializers.BooleanField(help_text="False when the lead was already cancelled or on the DNC list.")
+    cancelled = serializers.BooleanField(help_text="False when the lead was already cancelled, on the DNC list "
+                                                   "or erased.")
+    withdrawal = WithdrawalOutcomeSerializer(many=True, help_text=WITHDRAWAL_HELP)
+
+
+class EraseResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Lead.Status.choices)
+    erased = serializers.BooleanField(help_text="False when the lead was already erased.")
+    withdrawal = WithdrawalOutcomeSerializer(many=True, help_text=WITHDRAWAL_HELP)
 
 
 class LeadFilterSerializer(serializers.Serializer):
@@ -268,10 +292,17 @@ class DncNumberResultSerializer(serializers.Serializer):
     message = serializers.CharField(allow_blank=True)
 
 
+class LeadWithdrawalSerializer(serializers.Serializer):
+    lead = serializers.IntegerField()
+    withdrawal = WithdrawalOutcomeSerializer(many=True)
+
+
 class DncAddResultSerializer(serializers.Serializer):
     campaigns = serializers.ListField(child=serializers.CharField(), help_text="Campaign slugs the numbers went to.")
     results = DncNumberResultSerializer(many=True)
     leads_withdrawn = serializers.IntegerField(help_text="Open leads with these numbers that were withdrawn.")
+    withdrawals = LeadWithdrawalSerializer(many=True, help_text="Your leads this request withdrew, with the "
+                                                                "outcome at each vendor.")
 
 
 class DncCheckQuerySerializer(serializers.Serializer):

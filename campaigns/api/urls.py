@@ -24,6 +24,7 @@ urlpatterns = [
     path("v1/leads/bulk/", views.LeadBulkCreateView.as_view(), name="leads-bulk"),
     path("v1/leads/<str:pk>/", views.LeadDetailView.as_view(), name="lead-detail"),
     path("v1/leads/<str:pk>/cancel/", views.LeadCancelView.as_view(), name="lead-cancel"),
+    path("v1/leads/<str:pk>/erase/", views.LeadEraseView.as_view(), name="lead-erase"),
     path("v1/dnc/", views.DncAddView.as_view(), name="dnc"),
     path("v1/dnc/check/", views.DncCheckView.as_view(), name="dnc-check"),
     re_path(r"^v1/", unknown_endpoint),

@@ -14,7 +14,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns import intake, requirements
+from campaigns import intake, requirements, withdrawals
 from campaigns.models import DNC
 from campaigns.phones import PhoneError, parse_phone
 
@@ -33,6 +33,7 @@ from .serializers import (
     DncAddSerializer,
     DncCheckQuerySerializer,
     DncCheckResultSerializer,
+    EraseResultSerializer,
     LeadCreatedSerializer,
     LeadCreateSerializer,
     LeadDetailSerializer,
@@ -257,12 +258,16 @@ class LeadDetailView(PartnerView, generics.RetrieveAPIView):
         self.kwargs["pk"] = _lead_pk(self.kwargs["pk"])
         lead = super().get_object()
         lead.api_deliveries = delivery_status(lead)
+        lead.api_withdrawal = withdrawals.per_lead([lead.pk]).get(lead.pk)
         return lead
 
 
 @extend_schema(
     tags=["leads"], summary="Cancel a lead and withdraw it at its vendors",
-    description="Idempotent: cancelling a lead already cancelled or on the DNC list answers cancelled=false.",
+    description=(
+        "Idempotent: cancelling a lead already cancelled, on the DNC list or erased answers cancelled=false. "
+        "`withdrawal` says per vendor whether it was told to stop: a vendor with no such call (Aimylogic) "
+        "answers `unsupported` and may still call the lead."),
     request=None, parameters=[IDEMPOTENCY_PARAM],
     responses={200: CancelResultSerializer, **error_responses(400, 401, 404, 409, 422, 429)},
 )
@@ -271,7 +276,31 @@ class LeadCancelView(PartnerView):
         lead = get_object_or_404(scoping.leads_for(request.auth), pk=_lead_pk(pk))
         cancelled = intake.cancel_leads([lead]) > 0
         lead.refresh_from_db(fields=["status"])
-        return Response({"id": lead.pk, "status": lead.status, "cancelled": cancelled})
+        return Response({"id": lead.pk, "status": lead.status, "cancelled": cancelled,
+                         "withdrawal": withdrawals.per_lead([lead.pk]).get(lead.pk, [])})
+
+
+@extend_schema(
+    tags=["leads"], summary="Erase a person's data here and at the vendors (GDPR)",
+    description=(
+        "The lead keeps its id, campaign, status (`erased`) and delivery history; its personal data "
+        "(phone numbers, names, email, address, external id, link, metadata) is removed. Every vendor "
+        "holding it is told to stop contact, and to erase the person where it can (Platform); "
+        "`withdrawal` gives the outcome per vendor, `unsupported` where the vendor has no erase call. "
+        "The number is not kept, so it can be sent again as a new lead. Idempotent: erasing an erased "
+        "lead answers erased=false. Who erased it and when is recorded."),
+    request=None, parameters=[IDEMPOTENCY_PARAM],
+    responses={200: EraseResultSerializer, **error_responses(400, 401, 404, 409, 422, 429)},
+)
+class LeadEraseView(PartnerView):
+    def post(self, request, pk, *args, **kwargs):
+        lead = get_object_or_404(scoping.leads_for(request.auth), pk=_lead_pk(pk))
+        key = request.auth
+        outcome = intake.erase_leads([lead], via="api", api_key=key,
+                                     requested_by=f"api:{key.partner.slug} (key {key.prefix}…)")
+        lead.refresh_from_db(fields=["status"])
+        return Response({"id": lead.pk, "status": lead.status, "erased": bool(outcome.erased),
+                         "withdrawal": withdrawals.per_lead([lead.pk]).get(lead.pk, [])})
 
 
 # --- DNC -------------------------------------------------------------------------------
@@ -281,7 +310,9 @@ class LeadCancelView(PartnerView):
     description=(
         "Up to 1,000 numbers, to one campaign (`campaign`) or to every campaign of this key. Open leads with "
         "these numbers in those campaigns are withdrawn from the vendors. One result per number: added, "
-        "already_listed (in every campaign asked) or invalid (with a message). The global DNC list is staff-only."
+        "already_listed (in every campaign asked) or invalid (with a message). `withdrawals` lists your leads "
+        "withdrawn, with the outcome per vendor (`unsupported`: that vendor could not be told to stop). "
+        "The global DNC list is staff-only."
     ),
     request=DncAddSerializer, parameters=[IDEMPOTENCY_PARAM],
     responses={200: DncAddResultSerializer, **error_responses(400, 401, 409, 422, 429)},
@@ -308,12 +339,16 @@ class DncAddView(PartnerView):
                 continue
             results.append({"index": index, "input": raw, "phone": phone, "status": "already_listed", "message": ""})
             valid.append(phone)
-        added, withdrawn = set(), 0
+        added, withdrawn, withdrawn_ids = set(), 0, []
         for campaign in campaigns:
             outcome = intake.add_to_dnc(valid, campaign=campaign, reason=data.get("reason", ""),
                                         source=partner_source(request))
             added.update(outcome.added)
             withdrawn += outcome.leads_withdrawn
+            withdrawn_ids += outcome.withdrawn_ids
+        # a shared campaign's other partners' leads are counted, never shown
+        own = scoping.leads_for(request.auth).filter(pk__in=withdrawn_ids).order_by("pk").values_list("pk", flat=True)
+        outcomes = withdrawals.per_lead(own)
         for item in results:
             if item["status"] == "invalid":
                 continue
@@ -321,7 +356,8 @@ class DncAddView(PartnerView):
                 item["status"], item["message"] = "added", "Added to the do-not-call list."
             else:
                 item["message"] = "Already on the do-not-call list."
-        return Response({"campaigns": [c.slug for c in campaigns], "results": results, "leads_withdrawn": withdrawn})
+        return Response({"campaigns": [c.slug for c in campaigns], "results": results, "leads_withdrawn": withdrawn,
+                         "withdrawals": [{"lead": pk, "withdrawal": outcomes.get(pk, [])} for pk in sorted(outcomes)]})
 
 
 @extend_schema(

@@ -268,11 +268,12 @@ def test_a_missing_or_non_numeric_lead_is_a_json_404(api, campaign):
 def test_cancel_withdraws_the_lead_once(api, campaign, partner, make_lead):
     lead = make_lead(campaign, partner=partner)
     r = api.post(f"{URL}{lead.pk}/cancel/")
-    assert r.status_code == 200 and r.json() == {"id": lead.pk, "status": "cancelled", "cancelled": True}
+    assert r.status_code == 200
+    assert r.json() == {"id": lead.pk, "status": "cancelled", "cancelled": True, "withdrawal": []}
     lead.refresh_from_db()
     assert lead.status == Lead.Status.CANCELLED
     again = api.post(f"{URL}{lead.pk}/cancel/")
-    assert again.json() == {"id": lead.pk, "status": "cancelled", "cancelled": False}
+    assert again.json() == {"id": lead.pk, "status": "cancelled", "cancelled": False, "withdrawal": []}
 
 
 def test_campaigns_lists_what_a_lead_needs(api, campaign):

@@ -156,6 +156,22 @@ def test_lead_cancel(world, key_name, lead_name):
     assert_no_foreign_data(world, key_name, r)
 
 
+@pytest.mark.parametrize("lead_name", LEAD_NAMES)
+@pytest.mark.parametrize("key_name", KEYS)
+def test_lead_erase(world, key_name, lead_name):
+    lead = world.leads[lead_name]
+    phone = lead.phone
+    r = world.clients[key_name].post(f"/api/v1/leads/{lead.pk}/erase/")
+    lead.refresh_from_db()
+    if key_name in DENIED:
+        assert r.status_code == 401 and (lead.status, lead.phone) == (Lead.Status.NEW, phone)
+    elif lead_name in world.visible_leads[key_name]:
+        assert r.status_code == 200 and lead.status == Lead.Status.ERASED and lead.phone != phone
+    else:
+        assert r.status_code == 404 and (lead.status, lead.phone) == (Lead.Status.NEW, phone)
+    assert_no_foreign_data(world, key_name, r)
+
+
 @pytest.mark.parametrize("campaign", CAMPAIGNS)
 @pytest.mark.parametrize("key_name", KEYS)
 @pytest.mark.parametrize("endpoint", ["single", "bulk"])

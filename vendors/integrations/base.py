@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 ACCEPTED, REJECTED, RETRY, UNSUPPORTED = "accepted", "rejected", "retry", "unsupported"
 TRANSIENT_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+# withdrawal operation -> what a vendor without it lacks ("<label> has no API for …")
+WITHDRAWAL_WORDS = {"end_contact": "stop contacting a lead", "dnc": "a do-not-call list", "erase": "erasing a person"}
 EXCERPT_CHARS = 500
 
 
@@ -260,13 +262,25 @@ class VendorClient:
         raise NotImplementedError
 
     def end_contact(self, items: list[Item]) -> list[ItemResult]:
-        return self.unsupported(items, "stop contacting a lead")
+        return self.unsupported(items, WITHDRAWAL_WORDS["end_contact"])
 
     def dnc(self, items: list[Item]) -> list[ItemResult]:
-        return self.unsupported(items, "a do-not-call list")
+        return self.unsupported(items, WITHDRAWAL_WORDS["dnc"])
 
     def erase(self, items: list[Item]) -> list[ItemResult]:
-        return self.unsupported(items, "erasing a person")
+        return self.unsupported(items, WITHDRAWAL_WORDS["erase"])
+
+    @classmethod
+    def supports(cls, operation: str) -> bool:
+        """Whether the vendor has a call for a withdrawal ``operation`` (end_contact, dnc,
+        erase): a client offers one by overriding the method of that name. The pipeline
+        records the others ``unsupported`` when it plans them, so staff and partners see
+        at once which vendors cannot be told."""
+        return getattr(cls, operation) is not getattr(VendorClient, operation)
+
+    @classmethod
+    def unsupported_message(cls, operation: str) -> str:
+        return f"{cls.label} has no API for {WITHDRAWAL_WORDS[operation]}."
 
     def check_connection(self) -> ConnectionReport:
         return ConnectionReport(True, f"{self.label} offers no call that checks credentials without changing data; "
@@ -296,6 +310,7 @@ class VendorClient:
             self.on_call_ref(items)
 
     def unsupported(self, items: list[Item], what: str) -> list[ItemResult]:
+        """One ``unsupported`` result per item: "<label> has no API for <what>."."""
         return [ItemResult(i.id, UNSUPPORTED, code="unsupported",
                            message=f"{self.label} has no API for {what}.") for i in items]
 
