@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import DNC, ApiKey, Campaign, ImportJob, Lead, LeadList, Partner
+from campaigns.models import DNC, ApiKey, Campaign, Erasure, ImportJob, Lead, LeadList, Partner
 from vendors.models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
 
 _seq = itertools.count()
@@ -29,6 +29,7 @@ CHANGELISTS = {
     DNC: "campaigns_dnc",
     ImportJob: "campaigns_importjob",
     ApiKey: "campaigns_apikey",
+    Erasure: "campaigns_erasure",
     VendorAccount: "vendors_vendoraccount",
     Destination: "vendors_destination",
     Delivery: "vendors_delivery",
@@ -45,7 +46,7 @@ def _fill(n, user):
         lead_list = LeadList.objects.create(campaign=campaign, name=f"List {i}", source="web")
         partner = Partner.objects.create(name=f"Partner {i}", slug=f"partner-{i}")
         partner.campaigns.add(campaign)
-        ApiKey.issue(partner, name=f"key {i}", campaigns=[campaign])
+        key, _ = ApiKey.issue(partner, name=f"key {i}", campaigns=[campaign])
         account = VendorAccount.objects.create(name=f"Account {i}", kind="platform", base_url="https://example.com",
                                                credentials={"tenant_id": "t", "token": "secret"})
         destination = Destination.objects.create(campaign=campaign, account=account, remote_ref=str(i))
@@ -60,6 +61,9 @@ def _fill(n, user):
             DeliveryAttempt.objects.create(delivery=delivery, started_at=now - dt.timedelta(seconds=k),
                                            request="POST https://example.com/leads", http_status=200,
                                            outcome="accepted", sent_in=exchange, decided_by=exchange)
+        erasure = Erasure.objects.create(via="api", requested_by=f"api:partner-{i}", api_key=key, user=user,
+                                         lead_count=1, reason="ticket")
+        erasure.leads.add(lead)
         ImportJob.objects.create(campaign=campaign, lead_list=lead_list, original_name=f"f{i}.csv",
                                  file=f"imports/f{i}.csv", status="done", total_rows=10, processed_rows=10,
                                  counts={"accepted": 9, "duplicate": 1}, created_by=user)

@@ -5,7 +5,7 @@ import pytest
 from campaigns import intake
 from campaigns.models import Erasure, Lead
 from vendors import services
-from vendors.models import Delivery, DeliveryAttempt, Destination, VendorAccount
+from vendors.models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
 
 from .conftest import row
 
@@ -67,8 +67,10 @@ def test_the_erased_lead_keeps_its_history_and_no_personal_data(platform, aktify
     # every delivery and attempt is still there, without the person's details
     assert Delivery.objects.filter(lead=lead).count() == 6  # push, end_contact, erase at 2 vendors
     stored = " ".join(f"{a.request} {a.message} {a.excerpt}" for a in DeliveryAttempt.objects.all())
+    stored += " ".join(f"{e.request} {e.excerpt} {e.error}" for e in VendorExchange.objects.all())
     stored += " ".join(Delivery.objects.values_list("message", flat=True))
     assert DeliveryAttempt.objects.filter(delivery__lead=lead).count() >= 4
+    assert VendorExchange.objects.filter(request__contains="customer").exists()  # the DELETE customer call
     for value in ("+14155550001", "%2B14155550001", "a1@example.com", "a1%40example.com", "crm-77", "1 Main St"):
         assert value not in stored
     assert not Delivery.objects.exclude(subject="").exists()  # the vendors answered: nothing kept for them
@@ -156,16 +158,20 @@ def test_a_failed_erase_keeps_what_a_retry_needs(platform, open_campaign, sandbo
     assert failed.status == "failed" and failed.subject["phone"] == "+14155550001"
     attempt = failed.attempt_log.get()
     assert "14155550001" not in attempt.request + attempt.excerpt
+    assert "14155550001" not in attempt.sent_in.request and "[erased]" in attempt.sent_in.request
 
 
 def test_the_stored_vendor_answers_lose_the_details_at_once(aimylogic, open_campaign, sandbox):
     [result] = intake.submit([row(1, first_name="Adalberta")], campaign=open_campaign)
     deliver()
     push = Delivery.objects.get()
-    # a vendor that echoes the person back (as many do in their answers and error messages)
+    # a vendor that echoes the person back (as many do in their answers and error messages),
+    # in a batch answer shared with someone who is not erased
     Delivery.objects.filter(pk=push.pk).update(message="Lead Adalberta +14155550001 queued")
     DeliveryAttempt.objects.filter(delivery=push).update(
         request="GET https://vendor.example/find?phone=%2B14155550001", excerpt='{"email": "a1@example.com"}')
+    VendorExchange.objects.filter(pk=push.attempt_log.get().sent_in_id).update(
+        excerpt='[{"phone": "+14155550001"}, {"phone": "+14155550002"}]')
     erase(result.lead)  # Aimylogic can neither stop nor erase: nothing is sent, the history is scrubbed now
     assert set(Delivery.objects.exclude(operation="push").values_list("status", flat=True)) == {"unsupported"}
     push.refresh_from_db()
@@ -173,3 +179,4 @@ def test_the_stored_vendor_answers_lose_the_details_at_once(aimylogic, open_camp
     assert push.message == "Lead [erased] [erased] queued"
     assert (attempt.request, attempt.excerpt) == ("GET https://vendor.example/find?phone=[erased]",
                                                   '{"email": "[erased]"}')
+    assert attempt.sent_in.excerpt == '[{"phone": "[erased]"}, {"phone": "+14155550002"}]'

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0006_leaner_lead_indexes'),
+        ('campaigns', '0007_canonical_time_zones'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
