@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0007_canonical_time_zones'),
+        ('campaigns', '0008_vendor_requirements_policy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
