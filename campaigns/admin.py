@@ -151,6 +151,9 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Progress")
     def progress(self, obj):
+        if obj.status == ImportJob.Status.UPLOADED:
+            return format_html('<a href="{}">Continue: map the columns</a>',
+                               reverse("admin:campaigns_lead_import_map", args=[obj.pk]))
         p = imports.job_progress(obj)
         url = reverse("admin:campaigns_lead_import_progress", args=[obj.pk])
         return format_html('<a href="{}">{}% ({} / {} rows)</a>', url, p["percent"], obj.processed_rows,

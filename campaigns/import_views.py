@@ -33,10 +33,10 @@ class UploadForm(forms.Form):
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
-        limit = settings.IMPORT_MAX_FILE_BYTES
-        if upload.size > limit:
+        if upload.size > settings.IMPORT_MAX_FILE_BYTES:
             raise forms.ValidationError(
-                f"The file is {upload.size / 1e6:,.1f} MB; the limit is {limit / 1e6:,.0f} MB. Split it into smaller files.")
+                f"The file is {imports.format_bytes(upload.size)}; the limit is {imports.size_limit_text()}. "
+                "Split it into smaller files.")
         try:
             self.sniffed = imports.sniff(upload.file)
         except imports.ImportFileError as exc:
@@ -107,9 +107,12 @@ class ImportViews:
             elif request.GET.get("campaign"):
                 initial = {"campaign": request.GET["campaign"]}
             form = UploadForm(initial=initial)
+        unfinished = (ImportJob.objects.filter(status=ImportJob.Status.UPLOADED, created_by=request.user)
+                      .select_related("campaign").order_by("-created_at")[:10])
         return TemplateResponse(request, "admin/campaigns/import/upload.html", self._context(
             request, "Import leads from CSV", form=form, step=1,
-            max_mb=settings.IMPORT_MAX_FILE_BYTES / 1e6,
+            size_limit=imports.size_limit_text(), unfinished=unfinished,
+            abandoned_hours=settings.IMPORT_ABANDONED_HOURS,
         ))
 
     def _sniffed(self, job):
@@ -177,6 +180,8 @@ class ImportViews:
     # -- 4. progress / result
     def progress(self, request, job_id):
         job = self._job(request, job_id)
+        if job.status == ImportJob.Status.UPLOADED:  # not started: continue where it was left
+            return redirect("admin:campaigns_lead_import_map", job.pk)
         labels = dict(imports.OUTCOMES)
         counts = [(labels.get(k, k), (job.counts or {}).get(k, 0), k) for k, _ in imports.OUTCOMES
                   if (job.counts or {}).get(k) or k == "accepted"]

@@ -33,9 +33,10 @@ importer keeps the numbers it has seen as integers (≈ 60 bytes each), the only
 state that grows with the file.
 
 Export: :func:`stream_csv` streams any rows as CSV with formula neutralisation
-(cells starting with ``= + - @ TAB CR`` get a leading apostrophe); the importer
-removes exactly that apostrophe again (:func:`unneutralise`), so an export
-imports back to the same leads.
+(cells starting with ``= + - @ TAB CR`` get a leading apostrophe, unless they are a
+plain number such as an E.164 phone; see "formula neutralisation" below for the
+rules); the importer removes exactly that apostrophe again (:func:`unneutralise`),
+so an export imports back to the same leads.
 """
 from __future__ import annotations
 
@@ -200,25 +201,56 @@ def validate_mapping(header: list[str], mapping: dict[str, str]) -> dict[str, st
 
 
 # --- formula neutralisation ---------------------------------------------------------
+#
+# OWASP "CSV Injection": a cell that starts with = + - @ TAB or CR may be run as a
+# formula by a spreadsheet, so it is written with a leading apostrophe (the
+# spreadsheet's "this is text" mark). Two cases need none, because no spreadsheet
+# runs them: a cell that is a plain signed number (an E.164 phone such as
+# +14155552671, or -2: digits only, so no function, reference or operator can
+# follow the sign) and a cell that already starts with an apostrophe.
+#
+# Two writers use these rules:
+# - protect(): text written as it is (the error file's cells, which are cells as
+#   uploaded, and its messages): an apostrophe only where the cell would be a
+#   formula; an existing leading apostrophe is never doubled.
+# - neutralise(): a stored value written into a file the importer reads back (the
+#   export). The importer reads one leading apostrophe before a formula character as
+#   the escape (unneutralise), so a stored value that itself starts with apostrophes
+#   before a formula character keeps its own apostrophes by getting one more; every
+#   other value is written as protect() writes it.
 
 FORMULA_TRIGGERS = "=+-@\t\r"
-_NEEDS_NEUTRALISING = re.compile(r"'*[=+\-@\t\r]")
-_NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
+_PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
+_ESCAPED_FORMULA = re.compile(r"('+)([=+\-@\t\r].*)", re.DOTALL)
+
+
+def _is_formula(value: str) -> bool:
+    return bool(value) and value[0] in FORMULA_TRIGGERS and not _PLAIN_NUMBER.fullmatch(value)
+
+
+def protect(value: str) -> str:
+    """``value`` with a leading ``'`` if a spreadsheet would run it as a formula."""
+    return "'" + value if _is_formula(value) else value
+
+
+def _escapes_formula(value: str) -> bool:
+    """Whether ``value`` is apostrophes before a cell that would be a formula."""
+    match = _ESCAPED_FORMULA.fullmatch(value) if value[:1] == "'" else None
+    return match is not None and _is_formula(match[2])
 
 
 def neutralise(value: str) -> str:
-    """Prefix ``'`` to a cell a spreadsheet would run as a formula.
-
-    Cells that already start with apostrophes before a trigger get one more, so
-    :func:`unneutralise` (which removes exactly one) gives the value back.
-    """
-    if value and _NEEDS_NEUTRALISING.match(value):
+    """A stored value as written to an export: :func:`protect`, and one more
+    apostrophe for a value that starts with apostrophes before a formula, so that
+    :func:`unneutralise` (which removes exactly one) gives the value back."""
+    if _is_formula(value) or (value[:1] == "'" and _escapes_formula(value)):
         return "'" + value
     return value
 
 
 def unneutralise(value: str) -> str:
-    if value and value[0] == "'" and _NEUTRALISED.match(value):
+    """A cell as uploaded -> its value: one leading apostrophe before a formula is the escape."""
+    if value and value[0] == "'" and _escapes_formula(value):
         return value[1:]
     return value
 
@@ -319,15 +351,48 @@ def _open_text(binary, encoding: str):
     return io.TextIOWrapper(binary, encoding=encoding, errors=errors, newline="")
 
 
-def count_lines(binary) -> int:
-    """Newlines in the file, read in 1 MiB chunks (a cheap estimate of the row count)."""
+# A line longer than this (bytes between two line breaks) is not a CSV row anyone
+# meant: a file with no line break for this long is refused at upload.
+MAX_LINE_BYTES = 1_000_000
+
+
+def format_bytes(size: int) -> str:
+    """Sizes as the upload page, the errors and the README state them: MB (10^6 bytes)."""
+    if size < 100_000:
+        return f"{size:,} bytes"
+    return f"{size / 1e6:,.1f} MB" if size % 1_000_000 else f"{size // 1_000_000:,} MB"
+
+
+def size_limit_text() -> str:
+    """The upload limit (``IMPORT_MAX_FILE_BYTES``), stated one way everywhere."""
+    return format_bytes(settings.IMPORT_MAX_FILE_BYTES)
+
+
+def scan_lines(binary) -> tuple[int, int]:
+    """(line count, longest run of bytes without a line break), read in chunks.
+
+    Line breaks are LF, CRLF or a lone CR (old Mac files); the count is of LFs, an
+    estimate. The chunks are ``MAX_LINE_BYTES`` long, so a longer line always crosses
+    a chunk boundary: only the runs at the boundaries need measuring.
+    """
     binary.seek(0)
-    n = last = 0
-    while chunk := binary.read(1 << 20):
+    n = last = run = longest = 0
+    while chunk := binary.read(MAX_LINE_BYTES):
         n += chunk.count(b"\n")
         last = chunk[-1]
+        first_break = min((i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0), default=-1)
+        if first_break >= 0:
+            longest = max(longest, run + first_break)
+            run = len(chunk) - max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) - 1
+        else:
+            run += len(chunk)
     binary.seek(0)
-    return n + (1 if last not in (0, 10) else 0)
+    return n + (1 if last not in (0, 10) else 0), max(longest, run)
+
+
+def count_lines(binary) -> int:
+    """Newlines in the file (a cheap estimate of the row count)."""
+    return scan_lines(binary)[0]
 
 
 def sniff(binary, *, max_bytes: int | None = None) -> Sniffed:
@@ -338,7 +403,7 @@ def sniff(binary, *, max_bytes: int | None = None) -> Sniffed:
     binary.seek(0)
     if size > max_bytes:
         raise ImportFileError(
-            f"The file is {size / 1e6:,.1f} MB; the limit is {max_bytes / 1e6:,.0f} MB "
+            f"The file is {format_bytes(size)}; the limit is {format_bytes(max_bytes)} "
             "(IMPORT_MAX_FILE_BYTES). Split it into smaller files."
         )
     sample = binary.read(SAMPLE_BYTES)
@@ -348,6 +413,13 @@ def sniff(binary, *, max_bytes: int | None = None) -> Sniffed:
         raise ImportFileError(f"This is {what}, not a CSV file. {_SAVE_AS}")
     if not sample.strip() or sample.strip() in (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         raise ImportFileError("The file is empty. Upload a CSV file with a header row and one lead per row.")
+    lines, longest = scan_lines(binary)
+    if longest > MAX_LINE_BYTES:
+        raise ImportFileError(
+            f"This file has a line of {format_bytes(longest)} without a line break; a CSV row is far shorter "
+            f"(the limit is {format_bytes(MAX_LINE_BYTES)}). The file is not a CSV, or its line breaks were lost. "
+            + _SAVE_AS
+        )
     encoding = detect_encoding(sample, complete=len(sample) == size)
     text = sample.decode(encoding, errors="replace")
     if not text.strip("\ufeff\r\n\t \x00"):
@@ -378,7 +450,11 @@ def sniff(binary, *, max_bytes: int | None = None) -> Sniffed:
             f"No header row: the first row holds data (e.g. {phones_in_header[0].strip()!r}). "
             "Add a first row naming the columns, e.g. phone,first_name,last_name."
         )
-    lines = count_lines(binary)
+    if len(records) < 2 and len(sample) == size:
+        raise ImportFileError(
+            "The file has a header row and no leads: there are no rows to import under "
+            f"{', '.join(h.strip() for h in header if h.strip())[:200]}."
+        )
     return Sniffed(
         encoding=encoding, delimiter=delimiter, header=unique_headers(header),
         sample_rows=records[1:PREVIEW_ROWS + 1], estimated_rows=max(lines - 1, 0),
@@ -406,10 +482,18 @@ class BatchProgress:
 
 
 class ErrorSink:
-    """Appends rejected rows to the error CSV as they come (rows as uploaded + code + message)."""
+    """Appends rejected rows to the error CSV as they come: each row as uploaded, then
+    ``error_code`` and ``error_message`` under their own headers.
+
+    A short (ragged) row is padded with empty cells to the header's width first, so a
+    spreadsheet filter on ``error_code`` finds every row; a long row's extra cells come
+    after ``error_message``. Cells and messages are written with :func:`protect`
+    (cells as uploaded keep their own apostrophes).
+    """
 
     def __init__(self, path: str, header: list[str], delimiter: str, resume_at: int = 0):
         self.path = path
+        self.width = len(header)
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         exists = os.path.exists(path)
         self.file = open(path, "r+b" if exists else "w+b")
@@ -421,10 +505,12 @@ class ErrorSink:
         self.rows = 0
         if not exists or resume_at == 0:
             self.text.write("\ufeff")  # Excel needs the BOM to read UTF-8
-            self.writer.writerow([neutralise(h) for h in header] + ["error_code", "error_message"])
+            self.writer.writerow([protect(h) for h in header] + ["error_code", "error_message"])
 
     def write(self, cells: list[str], code: str, message: str) -> None:
-        self.writer.writerow([neutralise(c) for c in cells] + [code, neutralise(message)])
+        cells = [protect(c) for c in cells]
+        row = cells[:self.width] + [""] * (self.width - len(cells)) + [code, protect(message)] + cells[self.width:]
+        self.writer.writerow(row)
         self.rows += 1
 
     def tell(self) -> int:
@@ -433,6 +519,12 @@ class ErrorSink:
 
     def close(self) -> None:
         self.text.close()
+
+
+def _ragged_message(cells: int, width: int) -> str:
+    extra = (f" In the error file its {cells - width} extra cell(s) follow error_message."
+             if cells > width else "")
+    return f"This row has {cells} cells; the header has {width} (check quoting and delimiters).{extra}"
 
 
 class CsvImporter:
@@ -555,8 +647,7 @@ class CsvImporter:
                     continue
                 self.processed += 1
                 if len(cells) != width:
-                    batch.append((cells, f"This row has {len(cells)} cells; the header has {width} "
-                                         "(check quoting and delimiters)."))
+                    batch.append((cells, _ragged_message(len(cells), width)))
                 else:
                     batch.append((cells, None))
                 if len(batch) >= self.batch_size:
@@ -816,7 +907,7 @@ def preview(binary, *, campaign: Campaign, mapping: dict[str, str], encoding: st
             continue
         if len(cells) != len(header):
             out.append({"cells": cells, "accepted": False, "code": "ragged_row",
-                        "message": f"This row has {len(cells)} cells; the header has {len(header)}."})
+                        "message": _ragged_message(len(cells), len(header))})
         else:
             positions.append(len(out))
             out.append({"cells": cells})
@@ -968,6 +1059,29 @@ def resume_stalled_jobs() -> list[int]:
     for job_id in ids:
         async_task("campaigns.tasks.run_import", job_id, task_name=f"import-{job_id}-resume")
     return ids
+
+
+def abandoned_uploads():
+    """Uploads left at the mapping step for ``IMPORT_ABANDONED_HOURS``: nothing was imported."""
+    cutoff = djtz.now() - dt.timedelta(hours=settings.IMPORT_ABANDONED_HOURS)
+    return ImportJob.objects.filter(status=ImportJob.Status.UPLOADED, created_at__lt=cutoff)
+
+
+def delete_abandoned_uploads() -> int:
+    """Delete abandoned uploads (see :func:`abandoned_uploads`) and their files; returns how many.
+
+    A job is deleted only while it is still at the mapping step (someone may confirm it
+    meanwhile), and its file after the row is gone.
+    """
+    deleted = 0
+    for job in abandoned_uploads().only("pk", "file"):
+        if ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.UPLOADED).delete()[0]:
+            if job.file:
+                job.file.delete(save=False)
+            deleted += 1
+    if deleted:
+        log.info("import: deleted %d upload(s) abandoned at the mapping step", deleted)
+    return deleted
 
 
 def job_progress(job: ImportJob) -> dict:

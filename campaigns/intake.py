@@ -33,6 +33,7 @@ from leadhub.planner import planner
 from . import requirements
 from .models import DNC, Campaign, Erasure, Lead, LeadList, Partner
 from .phones import PhoneError, parse_phone
+from .phones import extension as phone_extension
 from .signals import leads_accepted, leads_withdrawn
 from .zones import iana_zone, zone_error
 
@@ -200,6 +201,11 @@ def clean_values(raw: dict[str, Any], region: str, source: str = "") -> dict[str
     bad_keys = [k for k, v in metadata.items() if not isinstance(v, str)]
     if bad_keys:
         err("metadata", "invalid_field", f"metadata values must be strings; not: {', '.join(map(str, bad_keys))}.")
+    # parsing drops an extension ("ext 12"): keep it where staff and vendors see it
+    for name, key in (("phone", "phone_extension"), ("phone_alt", "phone_alt_extension")):
+        ext = phone_extension(raw.get(name)) if values.get(name) else ""
+        if ext and key not in metadata:
+            metadata = {**metadata, key: ext}
     values["metadata"] = metadata
 
     values["consent_at"] = _parse_when(raw.get("consent_at"), "consent_at", errors)

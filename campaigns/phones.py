@@ -216,6 +216,19 @@ def parse_phone(raw, region: str | None = None) -> Phone:
     return result
 
 
+def extension(raw) -> str:
+    """The extension written after a number ("ext 12", "x12", "#12"), digits only; "" if none.
+
+    E.164 has no place for it and parsing drops it, so intake keeps it in the lead's
+    metadata (``phone_extension``) for the agent to dial by hand.
+    """
+    text = "" if raw is None else str(raw).strip()
+    if not ("x" in text or "X" in text or "#" in text):  # the hot path: most numbers have none
+        return ""
+    match = _EXTENSION.search(text)
+    return re.sub(r"\D", "", match[0]) if match else ""
+
+
 def normalize_phone(raw, region: str | None = None) -> str:
     """Return the E.164 form of ``raw`` or raise :class:`PhoneError`."""
     return parse_phone(raw, region).e164

@@ -32,3 +32,8 @@ def enqueue_import(job_id: int, *, resumed: bool = False) -> str:
 def resume_stalled_imports() -> list[int]:
     """Schedule every few minutes: re-enqueues imports whose worker died mid-file."""
     return imports.resume_stalled_jobs()
+
+
+def delete_abandoned_uploads() -> int:
+    """Schedule hourly: uploads nobody finished mapping in IMPORT_ABANDONED_HOURS go, with their files."""
+    return imports.delete_abandoned_uploads()

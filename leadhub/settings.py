@@ -148,7 +148,8 @@ PHONENUMBER_DB_FORMAT = "E164"
 PHONENUMBER_DEFAULT_FORMAT = "E164"
 
 # --- imports --------------------------------------------------------------
-IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=200 * 1024 * 1024)
+# one limit, stated in MB (10^6 bytes) on the upload page, in errors and in the README
+IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=200_000_000)
 # processes that parse phone numbers ahead of the database work in large imports (0: inline)
 IMPORT_PARSE_WORKERS = env.int("IMPORT_PARSE_WORKERS", default=2)
 # PostgreSQL connections writing an import's batches in turn (one commits while the next are written; 1: one;
@@ -157,6 +158,8 @@ IMPORT_DB_LANES = env.int("IMPORT_DB_LANES", default=3)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=300)  # no heartbeat this long: resume the import
+# an upload left at the mapping step this long is deleted with its file (hourly clean-up)
+IMPORT_ABANDONED_HOURS = env.int("IMPORT_ABANDONED_HOURS", default=24)
 
 # --- cache (API throttling counters): shared Redis when REDIS_URL is set --------
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env.str("REDIS_URL")}

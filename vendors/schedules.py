@@ -1,4 +1,4 @@
-"""The periodic schedules LeadHub needs (installed by a migration and by `setup_schedules`)."""
+"""The periodic schedules LeadHub needs (installed after every `migrate` and by `setup_schedules`)."""
 
 SCHEDULES = [
     # the safety net of the outbox: anything due (retries, opened windows, lost wake-ups)
@@ -7,6 +7,9 @@ SCHEDULES = [
     # imports whose worker died stop sending heartbeats: resume them
     {"name": "leadhub: resume stalled imports", "func": "campaigns.tasks.resume_stalled_imports",
      "schedule_type": "I", "minutes": 5},
+    # uploads nobody finished mapping (IMPORT_ABANDONED_HOURS): their rows and files go
+    {"name": "leadhub: delete abandoned uploads", "func": "campaigns.tasks.delete_abandoned_uploads",
+     "schedule_type": "H", "minutes": None},
     # Idempotency-Key records are kept 24 h
     {"name": "leadhub: purge idempotency keys", "func": "campaigns.api.idempotency.purge_expired",
      "schedule_type": "H", "minutes": None},
@@ -23,3 +26,16 @@ def install_schedules(Schedule=None):
         _, created = Schedule.objects.update_or_create(name=name, defaults={**spec, "repeats": -1})
         done.append((name, created))
     return done
+
+
+
+def install_after_migrate(sender, apps=None, **kwargs):
+    """post_migrate receiver: a schedule added to SCHEDULES is installed by the next
+    ``migrate`` (and after ``flush``), without a migration of its own."""
+    if apps is None:  # flush sends no migration state
+        from django.apps import apps
+    try:
+        Schedule = apps.get_model("django_q", "Schedule")
+    except LookupError:  # django_q is not migrated on this database (yet)
+        return
+    install_schedules(Schedule)

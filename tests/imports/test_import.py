@@ -38,10 +38,11 @@ def test_each_outcome_is_counted_and_rejected_rows_go_to_the_error_csv_as_upload
         ["12345", "Dora", "", "", "invalid_phone"],
         ["", "Eve", "", "", "missing_field"],
         ["6505550111", "Fay", "not-an-email", "", "invalid_field"],
-        ["6505550112", "Gus", "", "x", "extra", "ragged_row"],
+        ["6505550112", "Gus", "", "x", "ragged_row", rows[7][5]],
     ]
+    assert rows[7][-1] == "extra"  # a long row's extra cells come after the message
     assert "+14155552671 appears in an earlier row" in rows[1][-1]
-    assert "5 cells; the header has 4" in rows[7][-1]
+    assert "5 cells; the header has 4" in rows[7][5] and "extra cell(s) follow error_message" in rows[7][5]
     assert "not an email" in rows[6][-1]
 
 

@@ -4,7 +4,9 @@ from vendors.schedules import install_schedules
 
 
 class Command(BaseCommand):
-    help = "Install (or update) LeadHub's periodic django-q2 schedules: the delivery sweep and attempt pruning."
+    help = ("Install (or update) LeadHub's periodic django-q2 schedules (vendors/schedules.py): the delivery "
+            "sweep, attempt pruning, stalled imports, abandoned uploads, expired idempotency keys. "
+            "`migrate` does it too.")
 
     def handle(self, **options):
         for name, created in install_schedules():
