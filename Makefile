@@ -9,14 +9,19 @@ SANDBOX_PORT ?= 8765
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres bench clean help
+.PHONY: run dev test test-sqlite test-postgres bench clean help
 
-help:
+help: | .env
 	@echo "make run    - set up .venv, migrate, load demo data, start web + worker + vendor sandbox"
+	@echo "make dev    - set up .venv and .env and migrate, so 'python manage.py ...' works as the README prints it"
 	@echo "make test   - run the suite on SQLite, then on PostgreSQL ($(TEST_DATABASE_URL))"
 	@echo "make bench  - run tests/benchmarks on PostgreSQL and print figures against targets"
 
-$(PY):
+# The development settings (DEBUG on, generated keys), written once and never overwritten.
+.env:
+	@$(PYTHON) leadhub/devenv.py $@
+
+$(PY): | .env
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -33,7 +38,10 @@ $(VENV)/.deps-bench: pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	@touch $@ $(VENV)/.deps-test $(VENV)/.deps-run
 
-run: $(VENV)/.deps-run
+dev: $(VENV)/.deps-run .env
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput -v0
+
+run: $(VENV)/.deps-run .env
 	@export DEBUG=$${DEBUG:-true}; \
 	$(PY) manage.py migrate --noinput -v0 && \
 	SANDBOX_URL=http://$(HOST):$(SANDBOX_PORT) $(PY) manage.py seed_demo && \

@@ -1,19 +1,27 @@
 """LeadHub settings. Every value comes from the environment (django-environ).
 
-See README.md "Configuration" for the list of variables. In development
-(DEBUG on) a secret key and a field-encryption key are generated once into
-``var/`` and reused; with DEBUG off both must be set or start-up fails.
+See README.md "Configuration" for the list of variables. A ``.env`` file (written by
+``make`` for development: DEBUG on and generated keys) is read first; the environment
+wins over it. In development (DEBUG on) a missing secret key or field-encryption key is
+generated once into ``var/`` and reused; with DEBUG off both must be set, or every
+command stops with one line naming the missing one (``leadhub.ConfigurationError``,
+printed by manage.py and the WSGI entry point). With DEBUG off the HTTPS settings
+default to safe values (README "Production").
 """
 from pathlib import Path
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+
+from leadhub import ConfigurationError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("LEADHUB_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
-env.read_env(BASE_DIR / ".env") if (BASE_DIR / ".env").exists() else None
+# `make` writes a development .env on first run (leadhub/devenv.py); the environment wins over it
+ENV_FILE = Path(env.str("LEADHUB_ENV_FILE", default=str(BASE_DIR / ".env")))
+if ENV_FILE.is_file():
+    env.read_env(ENV_FILE)
+VAR_DIR = Path(env.str("LEADHUB_VAR_DIR", default=str(BASE_DIR / "var")))
 
 DEBUG = env.bool("DEBUG", default=False)
 
@@ -35,9 +43,9 @@ def _required_secret(var: str, dev_file: str, make) -> str:
     if value:
         return value
     if not DEBUG:
-        raise ImproperlyConfigured(
+        raise ConfigurationError(
             f"{var} is not set. With DEBUG off LeadHub refuses to start without it; "
-            f"set {var} in the environment (see README.md, Configuration)."
+            f"set {var} in the environment (README.md, Configuration), or run `make dev` once for development."
         )
     return _dev_secret(dev_file, make)
 
@@ -60,6 +68,27 @@ FIELD_ENCRYPTION_KEY = _required_secret("FIELD_ENCRYPTION_KEY", "field_encryptio
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS (README "Production"): with DEBUG off LeadHub assumes it is served over HTTPS
+# behind a proxy that sets X-Forwarded-Proto; each value can be changed in the environment.
+_https = not DEBUG
+# "HEADER,value" as the proxy sends it; empty when no proxy is in front (the proxy must
+# overwrite the header clients send, or a client could claim HTTPS)
+_proxy_header = env.list("SECURE_PROXY_SSL_HEADER", default=["HTTP_X_FORWARDED_PROTO", "https"] if _https else [])
+if _proxy_header and len(_proxy_header) != 2:
+    raise ConfigurationError(
+        f"SECURE_PROXY_SSL_HEADER must be 'HEADER,value' (e.g. HTTP_X_FORWARDED_PROTO,https), "
+        f"not {','.join(_proxy_header)!r}.")
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_header) if _proxy_header else None
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_https)
+# load balancers probe the health endpoint over plain HTTP inside the network
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if _https else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_https)
+# Asking browsers to preload HTTPS for the whole domain is hard to undo: the owner opts in.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_https)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_https)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -189,13 +218,15 @@ else:
 if env.bool("Q_SYNC", default=False):
     Q_CLUSTER["sync"] = True
 if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
-    raise ImproperlyConfigured("Q_TIMEOUT must be shorter than Q_RETRY, or tasks would run twice.")
+    raise ConfigurationError("Q_TIMEOUT must be shorter than Q_RETRY, or tasks would run twice.")
 
 # --- delivery pipeline ---------------------------------------------------
 DELIVERY_THREADS = env.int("DELIVERY_THREADS", default=4)            # parallel senders per worker task
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=300)  # claimed rows return after this
 DELIVERY_BACKOFF_BASE_SECONDS = env.float("DELIVERY_BACKOFF_BASE_SECONDS", default=5)
 DELIVERY_LINGER_SECONDS = env.float("DELIVERY_LINGER_SECONDS", default=5)  # wait this long for retries due soon
+# /health/: the oldest due delivery may wait this long before its "ok" turns false
+HEALTH_MAX_DELIVERY_LAG_SECONDS = env.int("HEALTH_MAX_DELIVERY_LAG_SECONDS", default=900)
 
 # --- API ------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def _start(env_overrides: dict, tmp_path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DEBUG")}
     env.update({"DJANGO_SETTINGS_MODULE": "leadhub.settings", "LEADHUB_VAR_DIR": str(tmp_path / "var"),
-                "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                "LEADHUB_ENV_FILE": str(tmp_path / "none.env")})  # not the developer's .env
     env.update(env_overrides)
     code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY[:4])"
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -25,7 +26,7 @@ def test_production_refuses_to_start_without_a_secret(missing, tmp_path):
     result = _start(env, tmp_path)
     assert result.returncode != 0
     assert f"{missing} is not set" in result.stderr
-    assert "ImproperlyConfigured" in result.stderr
+    assert "leadhub.ConfigurationError" in result.stderr  # an ImproperlyConfigured; manage.py prints it as one line
 
 
 def test_development_generates_keys_once_and_reuses_them(tmp_path):
@@ -44,7 +45,8 @@ def test_sqlite_is_configured_for_concurrent_web_and_workers(tmp_path):
             " connection.settings_dict['OPTIONS']['timeout'])")
     base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "FIELD_ENCRYPTION_KEY")}
     base.update({"DJANGO_SETTINGS_MODULE": "leadhub.settings", "LEADHUB_VAR_DIR": str(tmp_path / "var"),
-                 "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", **env})
+                 "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "LEADHUB_ENV_FILE": str(tmp_path / "none.env"),
+                 **env})
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["wal", "IMMEDIATE", "30"]
