@@ -124,7 +124,11 @@ class ImportViews:
         job = self._job(request, job_id)
         if job.status != ImportJob.Status.UPLOADED:
             return redirect("admin:campaigns_lead_import_progress", job.pk)
-        sniffed = self._sniffed(job)
+        try:
+            sniffed = self._sniffed(job)
+        except imports.ImportFileError as exc:  # uploaded before a check that now refuses it at upload
+            messages.error(request, f"{job.original_name}: {exc.message}")
+            return redirect("admin:campaigns_lead_import")
         Form = mapping_form_class(sniffed.header)
         if request.method == "POST":
             form = Form(request.POST)

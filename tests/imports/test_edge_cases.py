@@ -195,3 +195,13 @@ def test_a_phone_extension_is_kept_in_the_leads_metadata(run_csv):
     assert leads["Ada"].metadata == {"phone_extension": "12", "phone_alt_extension": "7"}
     assert leads["Bo"].metadata == {"phone_extension": "45"}
     assert leads["Cy"].metadata == {}
+
+
+def test_an_upload_the_new_checks_refuse_says_why_at_the_mapping_step(staff_client, campaign):
+    job = ImportJob(campaign=campaign, original_name="old.csv")
+    job.file.save("old.csv", ContentFile(b"phone,first_name\n"), save=False)  # uploaded before the check
+    job.save()
+    response = staff_client.get(reverse("admin:campaigns_lead_import_map", args=[job.pk]), follow=True)
+    assert response.redirect_chain == [(reverse("admin:campaigns_lead_import"), 302)]
+    assert [str(m) for m in response.context["messages"]] == [
+        "old.csv: The file has a header row and no leads: there are no rows to import under phone, first_name."]
