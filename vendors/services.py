@@ -44,8 +44,9 @@ Op, St = Delivery.Operation, Delivery.Status
 SINGLE_ITEM_CLAIM = 16            # single-item vendors: items one worker thread takes per claim
 CIRCUIT_THRESHOLD = 10            # consecutive transient whole-call failures that open the circuit (20 % flakiness never reaches it)
 CIRCUIT_COOLDOWN = dt.timedelta(seconds=30)
-SCHEDULE_AHEAD = dt.timedelta(days=6)
-OUTAGE_CODES = {"timeout", "connection_error", "vendor_unavailable", "rate_limited", "transient"}  # push at most this long before the vendor should call
+SCHEDULE_AHEAD = dt.timedelta(days=6)  # push at most this long before the vendor should call (8x8 takes 7 days)
+# whole-call failures that say the vendor is down, not that our request is wrong: they count for the circuit
+OUTAGE_CODES = {"timeout", "connection_error", "vendor_unavailable", "rate_limited", "transient"}
 WITHDRAWAL_OPS = {
     "end_contact": [Op.END_CONTACT],
     "dnc": [Op.END_CONTACT, Op.DNC],
