@@ -243,7 +243,7 @@ def neutralise(value: str) -> str:
     """A stored value as written to an export: :func:`protect`, and one more
     apostrophe for a value that starts with apostrophes before a formula, so that
     :func:`unneutralise` (which removes exactly one) gives the value back."""
-    if _is_formula(value) or (value[:1] == "'" and _escapes_formula(value)):
+    if _is_formula(value) or _escapes_formula(value):
         return "'" + value
     return value
 

@@ -1,4 +1,5 @@
 """Issue 15, item 3: the README's commands work as written outside `make run`."""
+import os
 import re
 import subprocess
 import sys
@@ -69,5 +70,13 @@ def test_a_missing_setting_stops_the_wsgi_entry_point_with_one_line(tmp_path):
                     SECRET_KEY="s" * 50)
     result = subprocess.run([sys.executable, "-c", "import leadhub.wsgi"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=60)
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 3 and "Traceback" not in result.stderr  # gunicorn: "worker failed to boot"
     assert result.stderr.startswith("LeadHub is not configured: FIELD_ENCRYPTION_KEY is not set.")
+
+    # the Procfile's web process stops with that line instead of restarting its worker forever
+    web = (ROOT / "Procfile").read_text().split("\nweb: ", 1)[1].splitlines()[0]
+    env.update(PORT="8731", WEB_CONCURRENCY="1", PATH=os.path.dirname(sys.executable) + os.pathsep + env["PATH"])
+    gunicorn = subprocess.run(["bash", "-c", "exec " + web], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert gunicorn.returncode != 0 and "Traceback" not in gunicorn.stderr
+    assert "LeadHub is not configured: FIELD_ENCRYPTION_KEY is not set." in gunicorn.stderr
