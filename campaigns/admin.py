@@ -441,6 +441,12 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
         if outcome.erased:
             self._withdrawal_messages(request, outcome.erased, "erase")
 
+    def has_change_permission(self, request, obj=None):
+        # an erased lead is a record that someone was erased: nothing to edit back in
+        if obj is not None and obj.status == Lead.Status.ERASED:
+            return False
+        return super().has_change_permission(request, obj)
+
     def has_erase_permission(self, request):
         # erasing destroys data as deleting does, so it asks for the same permission
         return request.user.has_perm("campaigns.delete_lead")

@@ -204,23 +204,6 @@ class DeliverySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class LeadSerializer(serializers.ModelSerializer):
-    campaign = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    phone = serializers.CharField(read_only=True)
-    phone_alt = serializers.CharField(read_only=True, allow_null=True)
-    # blank when not given, so plain strings (a "uri"/"email" format would reject "")
-    email = serializers.CharField(read_only=True)
-    link = serializers.CharField(read_only=True, help_text="An http(s) URL, or blank.")
-    consent_url = serializers.CharField(read_only=True, help_text="An http(s) URL, or blank.")
-
-    class Meta:
-        model = Lead
-        fields = ["id", "campaign", "status", "phone", "phone_alt", "first_name", "last_name", "email",
-                  "address", "city", "region", "postal_code", "country", "timezone", "external_id", "source",
-                  "link", "metadata", "consent_at", "consent_url", "scheduled_at", "created_at", "updated_at"]
-        read_only_fields = fields
-
-
 class WithdrawalOutcomeSerializer(serializers.Serializer):
     vendor = serializers.CharField(help_text="The vendor kind, e.g. aimylogic.")
     destination = serializers.IntegerField(help_text="Which of the campaign's vendor destinations.")
@@ -234,14 +217,32 @@ WITHDRAWAL_HELP = ("Per vendor destination: was it told? (cancel and DNC: stop c
                    "Null while the lead is not withdrawn.")
 
 
-class LeadDetailSerializer(LeadSerializer):
-    deliveries = DeliverySerializer(many=True, read_only=True, source="api_deliveries",
-                                    help_text="Per vendor and operation: what the dialling vendor answered.")
+class LeadSerializer(serializers.ModelSerializer):
+    campaign = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    phone = serializers.CharField(read_only=True)
+    phone_alt = serializers.CharField(read_only=True, allow_null=True)
+    # blank when not given, so plain strings (a "uri"/"email" format would reject "")
+    email = serializers.CharField(read_only=True)
+    link = serializers.CharField(read_only=True, help_text="An http(s) URL, or blank.")
+    consent_url = serializers.CharField(read_only=True, help_text="An http(s) URL, or blank.")
     withdrawal = WithdrawalOutcomeSerializer(many=True, read_only=True, allow_null=True,
                                              source="api_withdrawal", help_text=WITHDRAWAL_HELP)
 
+    class Meta:
+        model = Lead
+        fields = ["id", "campaign", "status", "phone", "phone_alt", "first_name", "last_name", "email",
+                  "address", "city", "region", "postal_code", "country", "timezone", "external_id", "source",
+                  "link", "metadata", "consent_at", "consent_url", "scheduled_at", "created_at", "updated_at",
+                  "withdrawal"]
+        read_only_fields = fields
+
+
+class LeadDetailSerializer(LeadSerializer):
+    deliveries = DeliverySerializer(many=True, read_only=True, source="api_deliveries",
+                                    help_text="Per vendor and operation: what the dialling vendor answered.")
+
     class Meta(LeadSerializer.Meta):
-        fields = LeadSerializer.Meta.fields + ["deliveries", "withdrawal"]
+        fields = LeadSerializer.Meta.fields + ["deliveries"]
         read_only_fields = fields
 
 

@@ -153,6 +153,13 @@ class LeadListCreateView(PartnerView, generics.ListAPIView):
             qs = qs.filter(phone=phone)
         return qs
 
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        outcomes = withdrawals.per_lead([lead.pk for lead in page])  # one page, two queries
+        for lead in page:
+            lead.api_withdrawal = outcomes.get(lead.pk)
+        return page
+
     @extend_schema(
         summary="List your leads (newest first, cursor-paged)",
         parameters=[LeadFilterSerializer, OpenApiParameter("page_size", int, description="1 to 1000 (default 100).")],

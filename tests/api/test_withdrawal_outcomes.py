@@ -88,3 +88,32 @@ def test_dnc_answers_the_outcome_for_the_partners_own_leads_only(api, issue_key,
         {"vendor": "aimylogic", "destination": aimylogic.pk, "outcome": "unsupported",
          "message": "Aimylogic has no API for stop contacting a lead."},
     ]}]
+
+
+def test_the_lead_list_gives_each_lead_its_withdrawal_in_two_queries(api, partner, open_campaign, aktify, aimylogic,
+                                                                    sandbox):
+    first = delivered_lead(open_campaign, partner, 1)
+    second = delivered_lead(open_campaign, partner, 2)
+    [third] = intake.submit([row(3)], campaign=open_campaign, partner=partner)
+    api.post(f"{URL}{first.pk}/cancel/")
+    api.post(f"{URL}{second.pk}/erase/")
+    body = api.get(URL).json()
+    by_id = {lead["id"]: lead["withdrawal"] for lead in body["results"]}
+    assert by_id[third.lead.pk] is None
+    assert [(w["vendor"], w["outcome"]) for w in by_id[first.pk]] == [("aktify", "pending"),
+                                                                      ("aimylogic", "unsupported")]
+    assert [(w["vendor"], w["outcome"]) for w in by_id[second.pk]] == [("aktify", "unsupported"),
+                                                                       ("aimylogic", "unsupported")]
+    few = len(connection_queries(api))
+    for n in range(4, 14):
+        intake.cancel_leads([intake.submit([row(n)], campaign=open_campaign, partner=partner)[0].lead])
+    assert len(connection_queries(api)) == few
+
+
+def connection_queries(api):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert api.get(URL).status_code == 200
+    return captured.captured_queries

@@ -103,3 +103,14 @@ def test_the_details_kept_for_a_vendor_are_never_shown(staff_client, open_campai
                 reverse("admin:campaigns_lead_change", args=[lead.pk])):
         page = staff_client.get(url).content.decode()
         assert "14155550001" not in page and "a1@example.com" not in page
+
+
+def test_an_erased_lead_can_be_viewed_not_edited(staff_client, open_campaign, make_lead):
+    lead = make_lead(open_campaign)
+    intake.erase_leads([lead], via="admin", requested_by="staff:staff")
+    url = reverse("admin:campaigns_lead_change", args=[lead.pk])
+    page = staff_client.get(url)
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert staff_client.post(url, {"first_name": "Ada", "phone": "+14155550001"}).status_code == 403
+    lead.refresh_from_db()
+    assert (lead.first_name, lead.phone) == ("", f"erased{lead.pk}")
