@@ -26,7 +26,7 @@ def _missing(reason: str):
     pytest.skip(f"{reason}; install Debian's chromium (apt-get install chromium) to run the browser tests")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def _browser():
     try:
         from playwright.sync_api import sync_playwright
@@ -35,12 +35,20 @@ def _browser():
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         _missing(f"no chromium at {CHROMIUM}")
     # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
-    # between page actions are ordinary synchronous ones.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    # between page actions are ordinary synchronous ones. Only while this module's browser
+    # lives: a later test's subprocess (manage.py check --deploy) must not inherit it.
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            yield browser
+            browser.close()
+    finally:
+        if before is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
 
 
 @pytest.fixture
