@@ -71,7 +71,7 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
-    readonly_fields = ("created_at", "updated_at", "lead_requirements")
+    readonly_fields = ("created_at", "updated_at", "lead_requirements", "dashboard")
     inlines = [LeadListInline]
     actions = ["import_csv"]
 
@@ -82,7 +82,7 @@ class CampaignAdmin(admin.ModelAdmin):
     def has_import_permission(self, request):
         return request.user.has_perm("campaigns.add_lead")
     fieldsets = (
-        (None, {"fields": ("name", "slug", "status")}),
+        (None, {"fields": ("name", "slug", "status", "dashboard")}),
         ("Calling window (lead's local time)", {"fields": ("timezone", "calling_days", "calling_start", "calling_end", "default_region")}),
         ("What a lead needs", {"fields": ("lead_requirements", "vendor_requirements_policy")}),
         ("History", {"fields": ("created_at", "updated_at")}),
@@ -94,6 +94,13 @@ class CampaignAdmin(admin.ModelAdmin):
             return "A phone number; add destinations to see what their vendors need."
         return format_html_join(mark_safe("<br>"), "<strong>{}</strong>: {}", (
             (" or ".join(entry["fields"]), entry["message"]) for entry in requirements.for_campaign(obj).describe()))
+
+    @admin.display(description="Dashboard")
+    def dashboard(self, obj):
+        if not obj.pk:
+            return "—"
+        return format_html('<a href="{}?campaign={}">What happened today, per vendor</a>', reverse("admin:index"),
+                           obj.pk)
 
     @admin.display(description="Calling window")
     def calling_window(self, obj):
@@ -379,7 +386,8 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
         if change:
             return super().save_model(request, obj, form, change)
         [result] = intake.submit([form.intake_row], campaign=obj.campaign, lead_list=obj.lead_list,
-                                 partner=obj.partner, source=f"staff:{request.user.get_username()}")
+                                 partner=obj.partner, source=f"staff:{request.user.get_username()}",
+                                 channel=Lead.Channel.ADMIN)
         if not result.accepted:
             raise IntakeRefused(result.message)
         lead = result.lead

@@ -62,7 +62,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone as djtz
 
 from . import intake
-from .models import Campaign, ImportJob, LeadList
+from .models import Campaign, ImportJob, Lead, LeadList
 from .phones import PhoneError, parse_phone
 
 log = logging.getLogger(__name__)
@@ -750,7 +750,8 @@ class CsvImporter:
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
             if prepared.results:
-                intake.admit(prepared.results, campaign=self.campaign, dry_run=self.dry_run)
+                intake.admit(prepared.results, campaign=self.campaign, channel=Lead.Channel.CSV,
+                             dry_run=self.dry_run)
             if before is not None:
                 before.result()
             # A batch allocates ~100,000 objects (leads, results) and frees them again; the

@@ -27,11 +27,11 @@ from django.utils import timezone as djtz
 from django.utils.dateparse import parse_datetime
 from psycopg.types.json import Jsonb
 
-from leadhub import pgcopy
+from leadhub import pgcopy, rollup
 from leadhub.planner import planner
 
 from . import requirements
-from .models import DNC, Campaign, Erasure, Lead, LeadList, Partner
+from .models import DNC, Campaign, Erasure, IntakeCount, Lead, LeadList, Partner
 from .phones import PhoneError, parse_phone
 from .phones import extension as phone_extension
 from .signals import leads_accepted, leads_withdrawn
@@ -319,6 +319,7 @@ def submit(
     lead_list: LeadList | None = None,
     partner: Partner | None = None,
     source: str = "",
+    channel: str = "",
     dry_run: bool = False,
     start_index: int = 0,
 ) -> list[RowResult]:
@@ -337,14 +338,16 @@ def submit(
             results.append(RowResult(index, False, code=code, message=message, fields=exc.errors))
             continue
         results.append(RowResult(index, True, lead=lead))
-    return admit(results, campaign=campaign, dry_run=dry_run)
+    return admit(results, campaign=campaign, channel=channel, dry_run=dry_run)
 
 
-def admit(results: list[RowResult], *, campaign: Campaign, dry_run: bool = False) -> list[RowResult]:
+def admit(results: list[RowResult], *, campaign: Campaign, channel: str = "",
+          dry_run: bool = False) -> list[RowResult]:
     """The database half of :func:`submit`, for rows already cleaned (accepted results
     carry an unsaved lead): what the campaign's vendors need, duplicates within the
     batch, existing numbers, DNC, insert. The CSV importer cleans rows in worker
-    processes and hands them over here, a batch at a time."""
+    processes and hands them over here, a batch at a time. ``channel`` (a ``Lead.Channel``:
+    api, csv, admin) is stored on each lead and counted for the dashboard."""
     if campaign.status == Campaign.Status.ARCHIVED:
         for result in results:
             _reject(result, "campaign_closed", f"Campaign {campaign.slug!r} is archived and takes no new leads.")
@@ -389,6 +392,8 @@ def admit(results: list[RowResult], *, campaign: Campaign, dry_run: bool = False
             else:
                 to_insert.append((result, lead))
         if to_insert and not dry_run:
+            for _, lead in to_insert:
+                lead.channel = channel
             _insert(to_insert, campaign)
     return results
 
@@ -464,6 +469,8 @@ def _insert(pairs: list[tuple[RowResult, Lead]], campaign: Campaign) -> None:
                 _reject(result, "duplicate", f"Campaign {campaign.slug!r} already has a lead with {lead.phone}.")
         leads = [lead for result, lead in pairs if result.accepted]
     if leads:
+        rollup.add(IntakeCount, IntakeCount.KEY,
+                   ((djtz.now().date(), lead.campaign_id, lead.partner_id, lead.channel) for lead in leads))
         leads_accepted.send(sender=Lead, leads=leads)
 
 

@@ -140,6 +140,12 @@ class Partner(models.Model):
 
 
 class Lead(models.Model):
+    class Channel(models.TextChoices):
+        API = "api", "API"
+        CSV = "csv", "CSV import"
+        ADMIN = "admin", "Admin"
+        OTHER = "", "Other (demo, command)"
+
     class Status(models.TextChoices):
         NEW = "new", "New"
         ACTIVE = "active", "Active"
@@ -178,6 +184,8 @@ class Lead(models.Model):
     consent_url = models.URLField(max_length=500, blank=True)
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Do not contact before this time.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
+    channel = models.CharField(max_length=8, choices=Channel.choices, blank=True, default="", db_default="",
+                               editable=False, help_text="How the lead came in (set by intake).")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -233,6 +241,27 @@ class Erasure(models.Model):
 
     def __str__(self):
         return f"Erasure {self.pk}: {self.lead_count} lead(s) by {self.requested_by}"
+
+
+class IntakeCount(models.Model):
+    """Leads accepted per day, campaign, partner and channel: the dashboard's intake figures.
+    Deltas appended by intake in the transaction that inserted the leads, folded per key by
+    ``leadhub.rollup.compact`` (see there)."""
+
+    KEY = ("day", "campaign", "partner", "channel")
+
+    day = models.DateField(help_text="UTC day the leads were accepted.")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
+    partner = models.ForeignKey(Partner, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                db_index=False)
+    channel = models.CharField(max_length=8, choices=Lead.Channel.choices, blank=True, default="")
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "campaign"], name="intakecount_day_idx")]
+
+    def __str__(self):
+        return f"{self.day} campaign {self.campaign_id} partner {self.partner_id} {self.channel or 'other'}: {self.count}"
 
 
 class DNC(models.Model):

@@ -91,7 +91,7 @@ SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_https)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_https)
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "leadhub.apps.LeadHubAdminConfig",  # django.contrib.admin with LeadHub's site (leadhub/admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

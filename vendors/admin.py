@@ -3,6 +3,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -11,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from campaigns.admin import CampaignAdmin, LeadAdmin, LeadForm
 from campaigns.paginators import EstimatedCountPaginator
 
-from . import registry, services
+from . import counts, registry, services
 from .integrations.base import VendorError
 from .models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
 
@@ -320,15 +321,24 @@ class DeliveryAdmin(admin.ModelAdmin):
     @admin.action(description="Retry now")
     def retry_now(self, request, queryset):
         now = timezone.now()
-        n = queryset.exclude(status__in=[Delivery.Status.ACCEPTED, Delivery.Status.IN_FLIGHT]).update(
-            status=Delivery.Status.PENDING, due_at=now, attempts=0, finished_at=None, updated_at=now)
+        with transaction.atomic():
+            reopened = list(queryset.exclude(status__in=[Delivery.Status.ACCEPTED, *Delivery.OPEN])
+                            .values_list("destination_id", "operation"))
+            n = queryset.exclude(status__in=[Delivery.Status.ACCEPTED, Delivery.Status.IN_FLIGHT]).update(
+                status=Delivery.Status.PENDING, due_at=now, attempts=0, finished_at=None, updated_at=now)
+            counts.planned(reopened, now)
         services.wake()
         self.message_user(request, f"{n} delivery(ies) queued to retry now (accepted and in-flight ones left alone).")
 
     @admin.action(description="Cancel (do not send)")
     def cancel(self, request, queryset):
         now = timezone.now()
-        n = queryset.filter(status=Delivery.Status.PENDING).update(
-            status=Delivery.Status.SKIPPED, code="cancelled_by_staff",
-            message=f"Cancelled by {request.user.get_username()}.", finished_at=now, updated_at=now)
+        with transaction.atomic():
+            pending = list(queryset.filter(status=Delivery.Status.PENDING).select_for_update()
+                           .values_list("id", "destination_id", "operation"))
+            n = Delivery.objects.filter(pk__in=[pk for pk, _, _ in pending]).update(
+                status=Delivery.Status.SKIPPED, code="cancelled_by_staff",
+                message=f"Cancelled by {request.user.get_username()}.", finished_at=now, updated_at=now)
+            counts.finished([Delivery(destination_id=dest_id, operation=op, status=Delivery.Status.SKIPPED,
+                                      code="cancelled_by_staff") for _, dest_id, op in pending], now)
         self.message_user(request, f"{n} pending delivery(ies) cancelled.")

@@ -174,12 +174,42 @@ class Delivery(models.Model):
         return f"leadhub-delivery-{self.pk}"
 
 
+class DeliveryCount(models.Model):
+    """Delivery events per UTC day and destination: the dashboard's figures, kept by the pipeline.
+
+    ``status`` is the outcome reached that day (accepted, rejected, failed, skipped, unsupported),
+    ``planned`` for rows planned that day, or ``open``: +n when rows are planned or re-opened and
+    -n when they finish, so the rows open now are the sum of ``open`` over all days. Accepted
+    pushes carry ``latency_bucket``: the index in ``vendors.counts.LATENCY_BOUNDS`` of the time
+    from the lead's intake to the vendor's acceptance. Deltas, folded by ``leadhub.rollup.compact``.
+    """
+
+    KEY = ("day", "destination", "operation", "status", "code", "latency_bucket")
+
+    day = models.DateField()
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="+", db_index=False)
+    operation = models.CharField(max_length=16, choices=Delivery.Operation.choices)
+    status = models.CharField(max_length=16)
+    code = models.CharField(max_length=64, blank=True, default="")
+    latency_bucket = models.PositiveSmallIntegerField(null=True, blank=True)
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day", "destination"], name="deliverycount_day_idx"),
+            models.Index(fields=["destination"], name="deliverycount_open_idx", condition=models.Q(status="open")),
+        ]
+
+    def __str__(self):
+        return f"{self.day} destination {self.destination_id} {self.operation} {self.status} {self.code}: {self.count}"
+
+
 class VendorExchange(models.Model):
     """One HTTP request to a vendor and the start of its answer (secrets removed). A batch's
     items share the exchanges that carried and decided them: the POST of a Platform bulk, then
     the status poll or errors page that gave each lead its result."""
 
-    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="+")
+    destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="+", db_index=False)
     started_at = models.DateTimeField()
     duration_ms = models.PositiveIntegerField(default=0)
     request = models.CharField(max_length=500, help_text="Method and URL, secrets removed.")
@@ -188,7 +218,11 @@ class VendorExchange(models.Model):
     error = models.CharField(max_length=300, blank=True, help_text="Why no answer came (timeout, connection).")
 
     class Meta:
-        indexes = [models.Index(fields=["started_at"], name="exchange_started_idx")]
+        indexes = [
+            models.Index(fields=["started_at"], name="exchange_started_idx"),
+            # the health strip: a destination's last success and its last hour (also serves the FK)
+            models.Index(fields=["destination", "started_at"], name="exchange_destination_idx"),
+        ]
 
     def __str__(self):
         status = self.http_status or self.error or "no answer"

@@ -10,6 +10,9 @@ SCHEDULES = [
     # uploads nobody finished mapping (IMPORT_ABANDONED_HOURS): their rows and files go
     {"name": "leadhub: delete abandoned uploads", "func": "campaigns.tasks.delete_abandoned_uploads",
      "schedule_type": "H", "minutes": None},
+    # the dashboard's counters: fold the day's delta rows into one row per key
+    {"name": "leadhub: compact dashboard counts", "func": "vendors.tasks.compact_counts", "schedule_type": "I",
+     "minutes": 1},
     # Idempotency-Key records are kept 24 h
     {"name": "leadhub: purge idempotency keys", "func": "campaigns.api.idempotency.purge_expired",
      "schedule_type": "H", "minutes": None},

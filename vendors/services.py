@@ -32,7 +32,7 @@ from campaigns.requirements import PHONE
 from leadhub import pgcopy
 from leadhub.planner import planner
 
-from . import registry
+from . import counts, registry
 from .integrations.base import ACCEPTED, REJECTED, RETRY, UNSUPPORTED, Item, ItemResult, VendorError
 from .models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
 from .requirements import rules_of
@@ -121,6 +121,9 @@ def plan_push(leads: list[Lead]) -> int:
     _insert_pushes(rows, now)
     if skipped:
         Delivery.objects.bulk_create(skipped, batch_size=2000, ignore_conflicts=True)
+    counts.planned([(dest_id, Op.PUSH) for _, dest_id, _ in rows] + [(d.destination_id, Op.PUSH) for d in skipped],
+                   now)
+    counts.finished(skipped, now)
     if rows:
         transaction.on_commit(wake)
     return len(rows)
@@ -159,18 +162,27 @@ def plan_withdrawal(leads: list[Lead], operation: str) -> int:
         return 0
     now = timezone.now()
     code = {"end_contact": "withdrawn", "dnc": "dnc", "erase": "erased"}[operation]
-    Delivery.objects.filter(lead_id__in=ids, operation=Op.PUSH, status=St.PENDING).update(
+    # locked first (a claimer skips them), so the dashboard counts exactly the rows skipped here
+    unsent = list(_locking(Delivery.objects.filter(lead_id__in=ids, operation=Op.PUSH, status=St.PENDING))
+                  .values_list("id", "destination_id"))
+    Delivery.objects.filter(pk__in=[pk for pk, _ in unsent]).update(
         status=St.SKIPPED, code=code, message=f"Not sent: the lead was {code} first.", finished_at=now,
         updated_at=now)
+    counts.finished([Delivery(destination_id=dest_id, operation=Op.PUSH, status=St.SKIPPED, code=code)
+                     for _, dest_id in unsent], now)
     held_statuses = [St.ACCEPTED, St.IN_FLIGHT] if operation == "erase" else [St.ACCEPTED]
     held = list(Delivery.objects.filter(lead_id__in=ids, operation=Op.PUSH, status__in=held_statuses)
                 .values_list("lead_id", "destination_id", "remote_ref", "status", "lease_until"))
     subjects = {lead.pk: personal_details(lead) for lead in leads} if operation == "erase" else {}
     clients = {dest.pk: registry.client_class(dest.account.kind) for dest in
                Destination.objects.filter(pk__in={row[1] for row in held}).select_related("account")}
+    planned_already = set(Delivery.objects.filter(lead_id__in=ids, operation__in=WITHDRAWAL_OPS[operation])
+                          .values_list("lead_id", "destination_id", "operation"))
     rows = []
     for lead_id, dest_id, remote_ref, status, lease_until in held:
         for op in WITHDRAWAL_OPS[operation]:
+            if (lead_id, dest_id, op) in planned_already:
+                continue
             row = Delivery(lead_id=lead_id, destination_id=dest_id, operation=op, remote_ref=remote_ref,
                            due_at=lease_until if status == St.IN_FLIGHT and lease_until else now)
             if clients[dest_id].supports(op):
@@ -180,6 +192,8 @@ def plan_withdrawal(leads: list[Lead], operation: str) -> int:
                 row.message = clients[dest_id].unsupported_message(op)
             rows.append(row)
     Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    counts.planned([(row.destination_id, row.operation) for row in rows], now)
+    counts.finished([row for row in rows if row.status == St.UNSUPPORTED], now)
     if subjects:  # a withdrawal planned earlier and not sent yet must find the person too
         waiting = list(Delivery.objects.filter(lead_id__in=ids, status=St.PENDING, subject="")
                        .exclude(operation=Op.PUSH).only("pk", "lead_id"))
@@ -616,6 +630,7 @@ def _record(deliveries, results, released, calls, exchanges, account, operation,
         changed.append(d)
     with transaction.atomic():
         _write_results(changed, done)
+        counts.finished([d for d in changed if d.status not in Delivery.OPEN], done)
         _insert_attempts(attempts, _insert_exchanges(exchanges, {c.sent_in for c in calls.values()}
                                                      | {c.decided_by for c in calls.values()},
                                                      next(iter(deliveries.values())).destination_id))

@@ -15,3 +15,13 @@ def prune_attempts(days: int = 30):
     from django.core.management import call_command
 
     call_command("prune_attempts", days=days)
+
+
+def compact_counts():
+    """Fold the dashboard's delta rows (deliveries and intake) into one row per key."""
+    from campaigns.models import IntakeCount
+    from leadhub import rollup
+
+    from . import counts
+
+    return counts.compact() + rollup.compact(IntakeCount, IntakeCount.KEY, since=counts.recent_days()[0])

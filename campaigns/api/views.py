@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns import intake, requirements, withdrawals
-from campaigns.models import DNC
+from campaigns.models import DNC, Lead
 from campaigns.phones import PhoneError, parse_phone
 
 from . import scoping
@@ -190,7 +190,8 @@ class LeadListCreateView(PartnerView, generics.ListAPIView):
         row = dict(serializer.validated_data)
         campaign = scoped_campaign(request, row.pop("campaign"))
         [result] = intake.submit([row], campaign=campaign, partner=request.auth.partner,
-                                 source=partner_source(request), dry_run=dry_run)
+                                 source=partner_source(request), channel=Lead.Channel.API,
+                                 dry_run=dry_run)
         if not result.accepted:
             code, message, fields = public_rejection(result)
             raise ApiError(code, message, fields, status_code=REJECTION_STATUS.get(code, 400))
@@ -227,7 +228,8 @@ class LeadBulkCreateView(PartnerView):
                 results[index] = _bulk_rejection(index, None, "invalid_field", message,
                                                  {"non_field_errors": [{"code": "invalid_field", "message": message}]})
         for result in intake.submit(rows, campaign=campaign, partner=request.auth.partner,
-                                    source=partner_source(request), dry_run=dry_run):
+                                    source=partner_source(request), channel=Lead.Channel.API,
+                                    dry_run=dry_run):
             index = positions[result.index]
             if result.accepted:
                 results[index] = {"index": index, "status": "accepted", "id": None if dry_run else result.lead.pk,

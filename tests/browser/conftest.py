@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from ..pipeline.conftest import aktify, open_campaign  # noqa: F401 (fixtures: a campaign delivering to the sandbox)
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -67,7 +69,18 @@ def page(_browser, live_server, request):
 
     page.shot = shot
     yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        shot("failed")
     context.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so the page fixture can see a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
 
 
 @pytest.fixture
