@@ -8,11 +8,12 @@ the oldest due delivery through their indexes. Every number links to the changel
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,8 +29,13 @@ WITHDRAWAL_OPS = [Op.END_CONTACT, Op.ERASE]        # one per withdrawn lead (a D
 WITHDRAWN_CODES = ["withdrawn", "dnc", "erased"]   # pushes stopped before they were sent
 
 
+@functools.lru_cache(maxsize=None)
+def _changelist(name: str) -> str:
+    return reverse(name)
+
+
 def _link(name: str, **params) -> str:
-    return f"{reverse(name)}?{urlencode(params)}"
+    return f"{_changelist(name)}?{urlencode(params)}"
 
 
 def deliveries_url(**params) -> str:
@@ -98,7 +104,7 @@ def build(period: str = "today", campaign: Campaign | None = None, now: dt.datet
     since = _midnight(start_day)
     since_text = since.isoformat()
 
-    destinations = list(Destination.objects.select_related("account", "campaign")
+    destinations = list(_with_health_fields(Destination.objects.select_related("account", "campaign"), now)
                         .filter(**({"campaign": campaign} if campaign else {})).order_by("campaign__name", "pk"))
     dest_ids = [d.pk for d in destinations]
     counts = (DeliveryCount.objects.filter(day__gte=start_day, destination_id__in=dest_ids).exclude(status=OPEN)
@@ -200,11 +206,22 @@ def build(period: str = "today", campaign: Campaign | None = None, now: dt.datet
     }
 
 
+def _with_health_fields(destinations, now: dt.datetime):
+    """Each destination with its last successful exchange and its oldest due delivery per
+    operation: subqueries that each read one row from an index ((destination, started_at) and
+    the claim index), so the strip costs one query whatever the number of destinations."""
+    last_ok = (VendorExchange.objects.filter(destination=OuterRef("pk"), http_status__gte=200, http_status__lt=300)
+               .order_by("-started_at").values("started_at")[:1])
+    oldest = {f"oldest_due_{op}": Subquery(
+        Delivery.objects.filter(destination=OuterRef("pk"), status=St.PENDING, operation=op, due_at__lte=now)
+        .order_by("due_at").values("due_at")[:1]) for op in Op.values}
+    return destinations.annotate(last_success_at=Subquery(last_ok), **oldest)
+
+
 def health(destinations: list[Destination], open_now: dict[int, int], now: dt.datetime) -> list[dict]:
     """Per destination: circuit state, error rate over the last hour, last success, queue depth
     and the age of the oldest due item."""
     hour_ago = now - dt.timedelta(hours=1)
-    ok = Q(http_status__gte=200, http_status__lt=300)
     errors = Q(http_status__isnull=True) | Q(http_status__gte=500) | Q(http_status=429)
     hour = dict((d, (total, bad)) for d, total, bad in VendorExchange.objects.filter(
         started_at__gte=hour_ago, destination_id__in=[d.pk for d in destinations])
@@ -220,17 +237,8 @@ def health(destinations: list[Destination], open_now: dict[int, int], now: dt.da
         else:
             circuit = ("closed", "closed")
         total, bad = hour.get(dest.pk, (0, 0))
-        last_ok = (VendorExchange.objects.filter(ok, destination_id=dest.pk).order_by("-started_at")
-                   .values_list("started_at", flat=True).first())
-        oldest = (Delivery.objects.filter(destination_id=dest.pk, status=St.PENDING, operation=Op.PUSH,
-                                          due_at__lte=now).order_by("due_at").values_list("due_at", flat=True)
-                  .first())
-        for op in (Op.END_CONTACT, Op.DNC, Op.ERASE):
-            other = (Delivery.objects.filter(destination_id=dest.pk, status=St.PENDING, operation=op,
-                                             due_at__lte=now).order_by("due_at").values_list("due_at", flat=True)
-                     .first())
-            if other and (oldest is None or other < oldest):
-                oldest = other
+        last_ok = dest.last_success_at
+        oldest = min([due for due in (getattr(dest, f"oldest_due_{op}") for op in Op.values) if due], default=None)
         strip.append({
             "destination": dest,
             "circuit": circuit[0],
