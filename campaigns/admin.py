@@ -3,6 +3,7 @@ from typing import Callable
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
 from django.db.models import Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -571,3 +572,35 @@ class DNCAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
 # The API keys' admin lives with the partner API and registers itself on import.
 from .api import admin as _api_admin  # noqa: F401,E402
+
+
+@admin.register(LogEntry)
+class AuditLogAdmin(admin.ModelAdmin):
+    """The audit log: who did what, from the admin, the API, commands and the pipeline
+    (``campaigns.audit``), plus the admin's own add/change/delete entries. Read-only."""
+
+    list_display = ("action_time", "user", "content_type", "object_link", "message")
+    list_filter = ("action_flag", "content_type")
+    list_select_related = ("user", "content_type")
+    search_fields = ("object_repr", "change_message", "=object_id", "user__username")
+    search_help_text = "Words of the message (e.g. DNC, api:acme, staff:alice), the object's name, or its id."
+    ordering = ("-action_time",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Object")
+    def object_link(self, obj):
+        url = obj.get_admin_url()
+        return format_html('<a href="{}">{}</a>', url, obj.object_repr) if url else obj.object_repr
+
+    @admin.display(description="What happened")
+    def message(self, obj):
+        flags = {1: "Added", 2: "Changed", 3: "Deleted"}
+        return obj.get_change_message() or flags.get(obj.action_flag, "")

@@ -1028,7 +1028,20 @@ def run_job(job_id: int, *, deadline: float | None = None, batch_size: int = BAT
     job.save()
     if job.lead_list_id:
         LeadList.objects.filter(pk=job.lead_list_id).update(import_mapping=job.mapping)
+    _audit_import(job)
     return job.status
+
+
+def _audit_import(job: ImportJob) -> None:
+    """The audit log's entry for a finished import, in the name of whoever uploaded it."""
+    from . import audit
+
+    message = f"Import of {job.original_name} into {job.campaign.slug} finished: {job.message}"
+    if job.created_by_id:
+        with audit.acting_as(f"staff:{job.created_by.get_username()}", job.created_by):
+            audit.record([job], message)
+    else:
+        audit.record([job], message)
 
 
 def rejected_rows(counts: dict[str, int]) -> int:

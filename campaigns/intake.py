@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 from leadhub import pgcopy, rollup
 from leadhub.planner import planner
 
-from . import requirements
+from . import audit, requirements
 from .models import DNC, Campaign, Erasure, IntakeCount, Lead, LeadList, Partner
 from .phones import PhoneError, parse_phone
 from .phones import extension as phone_extension
@@ -490,6 +490,7 @@ def cancel_leads(leads: Iterable[Lead] | Any) -> int:
         for lead in open_leads:
             lead.status = Lead.Status.CANCELLED
         leads_withdrawn.send(sender=Lead, leads=open_leads, operation="end_contact")
+        audit.record(open_leads, "Cancelled; every vendor holding the lead is told to stop")
     return len(open_leads)
 
 
@@ -537,6 +538,8 @@ def add_to_dnc(
             for lead in affected:
                 lead.status = Lead.Status.DNC
             leads_withdrawn.send(sender=Lead, leads=affected, operation="dnc")
+            audit.record(affected, f"Put on the DNC list ({'campaign ' + campaign.slug if campaign else 'all campaigns'}"
+                                   f"{': ' + reason if reason else ''}); vendors told to stop")
         result.leads_withdrawn = len(affected)
         result.withdrawn_ids = [lead.pk for lead in affected]
     return result
@@ -586,5 +589,7 @@ def erase_leads(leads: Iterable[Lead] | Any, *, via: str, requested_by: str, use
         result.erasure = Erasure.objects.create(via=via, requested_by=requested_by[:200], user=user,
                                                 api_key=api_key, reason=reason[:255], lead_count=len(todo))
         result.erasure.leads.set(todo)
+        audit.record(todo, f"Personal data erased here and at the vendors (erasure {result.erasure.pk}, "
+                           f"requested by {requested_by})")
         result.erased = [lead.pk for lead in todo]
     return result

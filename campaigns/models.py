@@ -92,7 +92,12 @@ class Campaign(models.Model):
             old = Campaign.objects.filter(pk=self.pk).values_list("status", flat=True).first()
         super().save(*args, **kwargs)
         if old is not None and old != self.status:
+            from . import audit
             from .signals import campaign_status_changed
+
+            verb = {self.Status.PAUSED: "Paused", self.Status.ACTIVE: "Resumed" if old == self.Status.PAUSED
+                    else "Activated", self.Status.ARCHIVED: "Archived"}.get(self.status, "Status changed")
+            audit.record([self], f"{verb}: status {old} -> {self.status}")
 
             campaign_status_changed.send(sender=Campaign, campaign=self, old=old, new=self.status)
 
@@ -333,6 +338,9 @@ class ApiKey(models.Model):
         key = cls.objects.create(partner=partner, name=name, prefix=prefix, key_hash=cls.hash(raw))
         if campaigns:
             key.campaigns.set(campaigns)
+        from . import audit
+
+        audit.record([key], f"API key {prefix} issued to partner {partner.slug}", added=True)
         return key, raw
 
     def matches(self, raw: str) -> bool:

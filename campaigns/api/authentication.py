@@ -16,6 +16,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 
 from django.db import connection
 
+from campaigns import audit
 from campaigns.models import ApiKey, Partner
 
 _KEY_FIELDS = [f.attname for f in ApiKey._meta.concrete_fields]
@@ -116,6 +117,7 @@ class ApiKeyAuthentication(BaseAuthentication):
                 code="partner_inactive",
             )
         self._touch(key)
+        audit.set_actor(f"api:{key.partner.slug} (key {key.prefix})")   # reset when the request ends
         return ApiClient(key), key
 
     @staticmethod
