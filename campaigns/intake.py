@@ -54,6 +54,10 @@ TEXT_FIELDS = {
     "first_name": 100, "last_name": 100, "address": 255, "city": 100, "region": 100,
     "postal_code": 20, "external_id": 100, "source": 200,
 }
+# metadata is one level deep: an object of string values, bounded so a lead stays a row, not a document
+METADATA_MAX_KEYS = 100
+METADATA_MAX_KEY_LENGTH = 100
+METADATA_MAX_VALUE_LENGTH = 5000
 ACCEPTED_FIELDS = (
     {"phone", "phone_alt", "email", "country", "timezone", "link", "metadata", "consent_at",
      "consent_url", "scheduled_at"} | set(TEXT_FIELDS)
@@ -82,6 +86,7 @@ class RowResult:
     fields: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     # accepted, but not going to every vendor: [{code, message}] (the campaign's "skip" policy)
     warnings: list[dict[str, str]] = field(default_factory=list)
+    phone: str | None = None  # the E.164 number of a rejected row whose number could be read
 
     @property
     def status(self) -> str:
@@ -89,8 +94,10 @@ class RowResult:
 
 
 class RowInvalid(Exception):
-    def __init__(self, errors: dict[str, list[dict[str, str]]]):
+    def __init__(self, errors: dict[str, list[dict[str, str]]], phone: str | None = None):
+        super().__init__(errors, phone)
         self.errors = errors
+        self.phone = phone  # E.164 when the number itself was valid
 
 
 def _text(value: Any) -> str:
@@ -198,9 +205,9 @@ def clean_values(raw: dict[str, Any], region: str, source: str = "") -> dict[str
     if not isinstance(metadata, dict):
         err("metadata", "invalid_field", "metadata must be an object of string values.")
         metadata = {}
-    bad_keys = [k for k, v in metadata.items() if not isinstance(v, str)]
-    if bad_keys:
-        err("metadata", "invalid_field", f"metadata values must be strings; not: {', '.join(map(str, bad_keys))}.")
+    elif metadata:
+        for message in _metadata_problems(metadata):
+            err("metadata", "invalid_field", message)
     # parsing drops an extension ("ext 12"): keep it where staff and vendors see it
     for name, key in (("phone", "phone_extension"), ("phone_alt", "phone_alt_extension")):
         ext = phone_extension(raw.get(name)) if values.get(name) else ""
@@ -212,7 +219,7 @@ def clean_values(raw: dict[str, Any], region: str, source: str = "") -> dict[str
     values["scheduled_at"] = _parse_when(raw.get("scheduled_at"), "scheduled_at", errors)
 
     if errors:
-        raise RowInvalid(errors)
+        raise RowInvalid(errors, values.get("phone"))
     return values
 
 
@@ -233,6 +240,26 @@ def revise(lead: Lead, raw: dict[str, Any]) -> dict[str, Any]:
             raise RowInvalid({"phone": [{"code": "duplicate", "message": (
                 f"Campaign {campaign.slug!r} already has a lead with {phone} (lead {other}).")}]})
     return values
+
+
+def _metadata_problems(metadata: dict) -> list[str]:
+    """What breaks metadata's bounds (METADATA_*), in words; empty when it is fine."""
+    problems = []
+    if len(metadata) > METADATA_MAX_KEYS:
+        problems.append(f"metadata has {len(metadata):,} keys; the limit is {METADATA_MAX_KEYS}.")
+    not_text = [str(k)[:40] for k, v in metadata.items() if not isinstance(v, str)]
+    if not_text:
+        problems.append("metadata values must be strings (metadata is one level deep: no nested objects or "
+                        f"lists); not: {', '.join(not_text[:10])}.")
+    long_keys = [k for k in metadata if len(k) > METADATA_MAX_KEY_LENGTH]
+    if long_keys:
+        problems.append(f"metadata keys are at most {METADATA_MAX_KEY_LENGTH} characters; "
+                        f"{long_keys[0][:40]!r}… has {len(long_keys[0]):,}.")
+    long_values = [k for k, v in metadata.items() if isinstance(v, str) and len(v) > METADATA_MAX_VALUE_LENGTH]
+    if long_values:
+        problems.append(f"metadata values are at most {METADATA_MAX_VALUE_LENGTH:,} characters; "
+                        f"the value of {long_values[0][:40]!r} has {len(metadata[long_values[0]]):,}.")
+    return problems
 
 
 _LEAD_DEFAULTS: dict[str, Any] | None = None
@@ -335,7 +362,7 @@ def submit(
             lead = clean_row(raw, campaign, lead_list=lead_list, partner=partner, source=source)
         except RowInvalid as exc:
             code, message = summary(exc.errors)
-            results.append(RowResult(index, False, code=code, message=message, fields=exc.errors))
+            results.append(RowResult(index, False, code=code, message=message, fields=exc.errors, phone=exc.phone))
             continue
         results.append(RowResult(index, True, lead=lead))
     return admit(results, campaign=campaign, channel=channel, dry_run=dry_run)
@@ -399,6 +426,8 @@ def admit(results: list[RowResult], *, campaign: Campaign, channel: str = "",
 
 
 def _reject(result: RowResult, code: str, message: str) -> None:
+    if result.lead is not None:
+        result.phone = str(result.lead.phone)
     result.accepted = False
     result.lead = None
     result.code = code

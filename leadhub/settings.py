@@ -246,17 +246,24 @@ REST_FRAMEWORK = {
         "partner_burst": env.str("API_RATE_PARTNER_BURST", default="300/s"),
     },
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["campaigns.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "campaigns.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# A request body over this is refused: 413 request_too_large on the API (Django's own knob).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeadHub Partner API",
     "DESCRIPTION": (
         "Send leads to LeadHub and follow them to the dialling vendors.\n\n"
         "Authenticate with `X-API-Key: <key>` (or `Authorization: Bearer <key>`). "
         "Every error has the shape `{code, message, fields}`; `fields` maps a field name to "
-        "`[{code, message}]`. Every POST accepts an `Idempotency-Key` header (replayed for 24 h)."
+        "`[{code, message}]`. Every POST accepts an `Idempotency-Key` header (at most 255 characters; "
+        "replayed for 24 h).\n\n"
+        "Conventions: ids are integers. Text a lead or a vendor did not give is `\"\"`, never null; null "
+        "means \"not applicable here\" (the id of a rejected item, the error of an accepted one).\n\n"
+        "This document is served as YAML by default; ask for JSON with `/api/schema/?format=json` "
+        "(or `Accept: application/vnd.oai.openapi+json`)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -269,11 +276,16 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
+        "campaigns.api.schema.document_body_errors",
         "campaigns.api.schema.document_headers",
+        "campaigns.api.schema.nullable_references",
     ],
+    # lead ids in paths (campaigns.api.urls.LeadIdConverter) are integers, as in every response
+    "PATH_CONVERTER_OVERRIDES": {"lead_id": {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}},
     "ENUM_NAME_OVERRIDES": {
         "LeadStatusEnum": "campaigns.models.Lead.Status",
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "WeekdayEnum": "campaigns.models.WEEKDAYS",
     },
 }
 

@@ -12,6 +12,28 @@ from campaigns.models import Campaign, Lead, LeadList, Partner
 _seq = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _api_contract(request, monkeypatch):
+    """Every response a test client gets from /api/v1/ must match the OpenAPI document
+    (tests/contract.py). A test that breaks the API on purpose opts out with
+    ``@pytest.mark.no_contract("why")``."""
+    if request.node.get_closest_marker("no_contract"):
+        return
+    from django.test.client import Client
+
+    from tests import contract
+
+    original = Client.request
+
+    def request_and_check(self, **kwargs):
+        response = original(self, **kwargs)
+        if kwargs.get("PATH_INFO", "").startswith(contract.API_PREFIX):
+            contract.check_django(response)
+        return response
+
+    monkeypatch.setattr(Client, "request", request_and_check)
+
+
 @pytest.fixture
 def campaign(db):
     return Campaign.objects.create(name="Solar US", slug="solar-us", status=Campaign.Status.ACTIVE,

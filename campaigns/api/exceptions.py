@@ -9,7 +9,8 @@ CSV error file and the admin speak the same language.
 """
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -62,6 +63,12 @@ class ApiError(exceptions.APIException):
 
     def as_body(self) -> dict:
         return error_body(self.code, self.message, self.fields)
+
+
+def body_too_large() -> ApiError:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return ApiError("request_too_large", f"The request body is over the API's limit of {limit:,} bytes "
+                                         f"({limit / 1048576:.1f} MiB). Send fewer items per request.", status_code=413)
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -118,6 +125,9 @@ def exception_handler(exc, context):
         for name, value in exc.headers.items():
             response[name] = value
         return response
+    if isinstance(exc, RequestDataTooBig):
+        exc = body_too_large()
+        return exception_handler(exc, context)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found. Either it does not exist or your API key may not see it.")
     elif isinstance(exc, PermissionDenied):

@@ -13,7 +13,7 @@ ERRORS = {
     401: "Missing, invalid or revoked API key, or an inactive partner.",
     404: "No such lead among the leads this key can see.",
     409: "Duplicate lead (duplicate), closed campaign (campaign_closed), or a request with the same "
-         "Idempotency-Key still in progress (idempotency_in_progress).",
+         "Idempotency-Key still in progress (idempotency_in_progress; retry after Retry-After seconds).",
     422: "The number is on the do-not-call list (dnc), the lead misses what one of the campaign's vendors "
          "needs (vendor_requirements; see GET /api/v1/campaigns/), or the Idempotency-Key was used for a "
          "different request (idempotency_key_reused).",
@@ -58,6 +58,9 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 
 _HEADERS = {
     "Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}},
+    "Retry-After-409": {"description": "Sent with idempotency_in_progress: seconds to wait before retrying "
+                                       "the same request with the same Idempotency-Key.",
+                        "schema": {"type": "integer"}},
     "WWW-Authenticate": {"description": "How to authenticate.", "schema": {"type": "string"}},
     "Idempotent-Replayed": {"description": "true when this is the stored response to an earlier request "
                                            "with the same Idempotency-Key.",
@@ -77,8 +80,62 @@ def document_headers(result, generator, request, public):
                     headers["Retry-After"] = _HEADERS["Retry-After"]
                 elif code == "401":
                     headers["WWW-Authenticate"] = _HEADERS["WWW-Authenticate"]
-                elif method == "post" and code.startswith(("2", "4")) and code not in ("429", "401"):
+                elif method == "post" and code.startswith(("2", "4")):
                     headers["Idempotent-Replayed"] = _HEADERS["Idempotent-Replayed"]
+                    if code == "409":  # idempotency_in_progress says when to try again
+                        headers["Retry-After"] = _HEADERS["Retry-After-409"]
                 if not headers:
                     del response["headers"]
+    return result
+
+
+NULL_ENUM = {"enum": [None]}
+
+
+BODY_ERRORS = {
+    "413": "The request body is over the size limit (request_too_large; the message states the limit): "
+           "send fewer items per request.",
+    "415": "The body is not JSON (unsupported_media_type): send Content-Type: application/json.",
+}
+
+
+def document_body_errors(result, generator, request, public):
+    """Postprocessing hook: every POST can be refused for its body's size or type (413, 415)."""
+    for path in result.get("paths", {}).values():
+        operation = path.get("post")
+        if not isinstance(operation, dict):
+            continue
+        for code, description in BODY_ERRORS.items():
+            operation["responses"].setdefault(code, {
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                "description": description,
+            })
+    return result
+
+
+def nullable_references(result, generator, request, public):
+    """Postprocessing hook: a nullable reference that OpenAPI 3.0 readers honour.
+
+    drf-spectacular writes a nullable nested object as ``allOf: [$ref]`` plus
+    ``nullable: true``; OpenAPI 3.0.3 applies ``nullable`` only beside a ``type``,
+    so strict validators (and generated clients) read it as "never null". The
+    pattern that does mean "this object or null" is ``oneOf: [$ref, NullEnum]``,
+    as drf-spectacular already writes for nullable enums. Applied to the whole
+    document, so every nullable reference, present or future, gets it.
+    """
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+
+    def fix(node):
+        if isinstance(node, dict):
+            all_of = node.get("allOf")
+            if node.get("nullable") is True and isinstance(all_of, list) and len(all_of) == 1 and "type" not in node:
+                node["oneOf"] = [node.pop("allOf")[0], {"$ref": "#/components/schemas/NullEnum"}]
+                schemas.setdefault("NullEnum", dict(NULL_ENUM))
+            for value in list(node.values()):
+                fix(value)
+        elif isinstance(node, list):
+            for value in node:
+                fix(value)
+
+    fix(result)
     return result

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns import intake, requirements, withdrawals
-from campaigns.models import Campaign, Lead
+from campaigns.models import WEEKDAYS, Campaign, Lead
 
 from .exceptions import REJECTION_STATUS
 
@@ -26,7 +26,7 @@ class ErrorSerializer(serializers.Serializer):
         "Machine-readable error code. Lead rejections use intake's reason codes: "
         + "; ".join(f"`{code}` ({REJECTION_STATUS[code]}): {text}" for code, text in intake.REASONS.items())
         + ". Others: not_authenticated, authentication_failed, key_revoked, partner_inactive, throttled, "
-          "parse_error, not_found, method_not_allowed, unsupported_media_type, too_many_items, "
+          "parse_error, not_found, method_not_allowed, unsupported_media_type, request_too_large, too_many_items, "
           "idempotency_key_reused, idempotency_in_progress."
     ))
     message = serializers.CharField()
@@ -57,6 +57,8 @@ class CampaignSerializer(serializers.ModelSerializer):
         read_only=True, help_text="Region assumed for numbers written without a country code.")
     calling_start = WallClockTimeField(help_text="Earliest call time, in the lead's local time.")
     calling_end = WallClockTimeField(help_text="Latest call time, in the lead's local time.")
+    calling_days = serializers.SerializerMethodField(
+        help_text="Days leads may be called, in the lead's local time, Monday first.")
     required_fields = serializers.SerializerMethodField(help_text=(
         "Fields every lead must have in this campaign: phone, plus what each of the campaign's vendors needs. "
         "`requirements` has the rules that one of several fields satisfies, and who needs what."))
@@ -72,6 +74,12 @@ class CampaignSerializer(serializers.ModelSerializer):
         fields = ["slug", "name", "status", "accepts_leads", "phone_region", "timezone", "calling_days",
                   "calling_start", "calling_end", "required_fields", "requirements", "vendor_requirements_policy",
                   "optional_fields"]
+        read_only_fields = fields  # always sent, so required in the document
+
+    @extend_schema_field(serializers.ListField(child=serializers.ChoiceField(choices=WEEKDAYS)))
+    def get_calling_days(self, obj) -> list[str]:
+        days = {d.strip() for d in obj.calling_days.split(",")}
+        return [day for day in WEEKDAYS if day in days]
 
     def get_accepts_leads(self, obj) -> bool:
         return obj.status != Campaign.Status.ARCHIVED
@@ -93,8 +101,32 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 # --- leads in --------------------------------------------------------------------------
 
+METADATA_SCHEMA = {
+    "type": "object",
+    "additionalProperties": {"type": "string", "maxLength": intake.METADATA_MAX_VALUE_LENGTH},
+    "maxProperties": intake.METADATA_MAX_KEYS,
+    "description": (
+        f"Extra values kept with the lead: an object of strings, one level deep (no nested objects or lists), "
+        f"at most {intake.METADATA_MAX_KEYS} keys of at most {intake.METADATA_MAX_KEY_LENGTH} characters, "
+        f"values of at most {intake.METADATA_MAX_VALUE_LENGTH:,} characters. Beyond that: 400 invalid_field."
+    ),
+}
+
+
+@extend_schema_field(METADATA_SCHEMA)
+class MetadataField(serializers.Field):
+    """A lead's metadata, passed through as it is: intake checks it (and its bounds) for every way
+    a lead enters, so a single lead and a bulk item get the same messages."""
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
 class LeadFieldsSerializer(serializers.Serializer):
-    """The fields of one lead (everything but the campaign). Intake validates their meaning."""
+    """The fields of one lead, without its campaign (a bulk item). Intake validates their meaning."""
 
     phone = serializers.CharField(help_text="Any common format; stored as E.164. Numbers without a country "
                                             "code use the campaign's region.", allow_blank=True, trim_whitespace=False)
@@ -113,8 +145,7 @@ class LeadFieldsSerializer(serializers.Serializer):
                                         help_text="Your id for this person.")
     source = serializers.CharField(required=False, allow_blank=True, max_length=200)
     link = serializers.CharField(required=False, allow_blank=True, help_text="An http(s) URL.")
-    metadata = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False,
-                                     help_text="Extra string values kept with the lead.")
+    metadata = MetadataField(required=False)
     consent_at = serializers.DateTimeField(required=False, allow_null=True)
     consent_url = serializers.CharField(required=False, allow_blank=True, help_text="An http(s) URL.")
     scheduled_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Do not call before this time.")
@@ -130,6 +161,8 @@ class LeadFieldsSerializer(serializers.Serializer):
 
 
 class LeadCreateSerializer(LeadFieldsSerializer):
+    """One lead and the campaign it goes to. Intake validates the fields' meaning."""
+
     campaign = serializers.CharField(help_text="Slug of one of your campaigns (GET /api/v1/campaigns/).")
 
 
@@ -153,8 +186,8 @@ class BulkLeadCreateDocSerializer(serializers.Serializer):
     """What the bulk body looks like (for the schema; items are validated by intake)."""
 
     campaign = serializers.CharField(help_text="Slug of one of your campaigns; every item goes to it.")
-    leads = LeadFieldsSerializer(many=True, help_text=f"1 to {MAX_BULK_ITEMS:,} leads.", max_length=MAX_BULK_ITEMS,
-                                 allow_empty=False)
+    leads = serializers.ListField(child=LeadFieldsSerializer(), min_length=1, max_length=MAX_BULK_ITEMS,
+                                  help_text=f"1 to {MAX_BULK_ITEMS:,} leads; more is a 400 (too_many_items).")
 
     class Meta:
         ref_name = "BulkLeadCreate"
@@ -199,8 +232,8 @@ class DeliverySerializer(serializers.Serializer):
     vendor = serializers.CharField(help_text="The vendor kind, e.g. aktify.")
     operation = serializers.CharField(help_text="push or end_contact.")
     status = serializers.CharField(help_text="pending, accepted, rejected, failed, unsupported, …")
-    code = serializers.CharField(allow_blank=True)
-    message = serializers.CharField(allow_blank=True)
+    code = serializers.CharField(allow_blank=True, help_text="The vendor's or LeadHub's reason code; \"\" when none.")
+    message = serializers.CharField(allow_blank=True, help_text="What the vendor answered, in words; \"\" when none.")
     updated_at = serializers.DateTimeField()
 
 
@@ -220,11 +253,12 @@ WITHDRAWAL_HELP = ("Per vendor destination: was it told? (cancel and DNC: stop c
 class LeadSerializer(serializers.ModelSerializer):
     campaign = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     phone = serializers.CharField(read_only=True)
-    phone_alt = serializers.CharField(read_only=True, allow_null=True)
+    phone_alt = serializers.CharField(read_only=True, help_text="A second number, E.164; \"\" when none.")
     # blank when not given, so plain strings (a "uri"/"email" format would reject "")
     email = serializers.CharField(read_only=True)
     link = serializers.CharField(read_only=True, help_text="An http(s) URL, or blank.")
     consent_url = serializers.CharField(read_only=True, help_text="An http(s) URL, or blank.")
+    metadata = MetadataField(read_only=True)
     withdrawal = WithdrawalOutcomeSerializer(many=True, read_only=True, allow_null=True,
                                              source="api_withdrawal", help_text=WITHDRAWAL_HELP)
 
@@ -271,9 +305,15 @@ class LeadFilterSerializer(serializers.Serializer):
 
 # --- DNC -------------------------------------------------------------------------------
 
+@extend_schema_field({"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": MAX_DNC_NUMBERS,
+                      "description": f"1 to {MAX_DNC_NUMBERS:,} numbers, any format; more is a 400 (too_many_items)."})
+class DncNumbersField(serializers.ListField):
+    """The limit is checked by validate_numbers (code too_many_items), so the field only documents it."""
+
+
 class DncAddSerializer(serializers.Serializer):
-    numbers = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
-                                    allow_empty=False, help_text=f"1 to {MAX_DNC_NUMBERS:,} numbers, any format.")
+    numbers = DncNumbersField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+                              allow_empty=False)
     campaign = serializers.CharField(required=False, help_text="One of your campaigns; omitted: all of them.")
     reason = serializers.CharField(required=False, allow_blank=True, max_length=255)
 

@@ -5,12 +5,9 @@ import re
 
 from django.conf import settings
 from django.db.models import Q
-from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,6 +19,7 @@ from . import scoping
 from .deliveries import delivery_status
 from .exceptions import REJECTION_STATUS, ApiError, error_body, field_error
 from .idempotency import IdempotentPostMixin
+from .pagination import PAGING_EXAMPLE, LeadCursorPagination
 from .schema import DRY_RUN_PARAM, IDEMPOTENCY_PARAM, error_responses
 from .serializers import (
     BulkLeadCreateDocSerializer,
@@ -110,27 +108,14 @@ class CampaignListView(PartnerView, generics.ListAPIView):
 
 # --- leads -------------------------------------------------------------------------------
 
-class LeadCursorPagination(CursorPagination):
-    ordering = "-id"
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-    def decode_cursor(self, request):
-        # DRF answers a bad cursor with 404; it is a bad parameter, so a 400 on the field.
-        try:
-            return super().decode_cursor(request)
-        except NotFound:
-            raise field_error("cursor", "invalid_field", "Invalid cursor: use the next/previous links as given.")
-
-
 @extend_schema(tags=["leads"])
 class LeadListCreateView(PartnerView, generics.ListAPIView):
     serializer_class = LeadSerializer
     pagination_class = LeadCursorPagination
 
     def get_queryset(self):
-        filters = LeadFilterSerializer(data=self.request.query_params)
+        # the filters as sent, or as the cursor of an earlier page carries them
+        filters = LeadFilterSerializer(data=self.paginator.listing(self.request))
         filters.is_valid(raise_exception=True)
         data = filters.validated_data
         qs = scoping.leads_for(self.request.auth).select_related("campaign")
@@ -162,7 +147,8 @@ class LeadListCreateView(PartnerView, generics.ListAPIView):
 
     @extend_schema(
         summary="List your leads (newest first, cursor-paged)",
-        parameters=[LeadFilterSerializer, OpenApiParameter("page_size", int, description="1 to 1000 (default 100).")],
+        description="Newest first. " + PAGING_EXAMPLE,
+        parameters=[LeadFilterSerializer],
         responses={200: LeadSerializer(many=True), **error_responses(400, 401, 429)},
     )
     def get(self, request, *args, **kwargs):
@@ -235,8 +221,7 @@ class LeadBulkCreateView(PartnerView):
                 results[index] = {"index": index, "status": "accepted", "id": None if dry_run else result.lead.pk,
                                   "phone": e164(result.lead), "error": None, "warnings": result.warnings}
             else:
-                phone = rows[result.index].get("phone")
-                results[index] = _bulk_rejection(index, phone, *public_rejection(result))
+                results[index] = _bulk_rejection(index, result.phone, *public_rejection(result))
         accepted = sum(1 for r in results if r["status"] == "accepted")
         body = {"dry_run": dry_run, "campaign": campaign.slug,
                 "summary": {"accepted": accepted, "rejected": len(results) - accepted}, "results": results}
@@ -244,15 +229,9 @@ class LeadBulkCreateView(PartnerView):
 
 
 def _bulk_rejection(index, phone, code, message, fields) -> dict:
-    return {"index": index, "status": "rejected", "id": None, "phone": None,
+    """A rejected item; ``phone`` is the E.164 number when it could be read (None otherwise)."""
+    return {"index": index, "status": "rejected", "id": None, "phone": phone,
             "error": error_body(code, message, fields), "warnings": []}
-
-
-def _lead_pk(value) -> int:
-    # Ids that are not numbers are simply not found (a JSON 404, never a 500).
-    if not str(value).isdigit() or len(str(value)) > 18:
-        raise Http404
-    return int(value)
 
 
 @extend_schema(tags=["leads"], summary="One lead with its delivery status per vendor",
@@ -264,7 +243,6 @@ class LeadDetailView(PartnerView, generics.RetrieveAPIView):
         return scoping.leads_for(self.request.auth).select_related("campaign")
 
     def get_object(self):
-        self.kwargs["pk"] = _lead_pk(self.kwargs["pk"])
         lead = super().get_object()
         lead.api_deliveries = delivery_status(lead)
         lead.api_withdrawal = withdrawals.per_lead([lead.pk]).get(lead.pk)
@@ -282,7 +260,7 @@ class LeadDetailView(PartnerView, generics.RetrieveAPIView):
 )
 class LeadCancelView(PartnerView):
     def post(self, request, pk, *args, **kwargs):
-        lead = get_object_or_404(scoping.leads_for(request.auth), pk=_lead_pk(pk))
+        lead = get_object_or_404(scoping.leads_for(request.auth), pk=pk)
         cancelled = intake.cancel_leads([lead]) > 0
         lead.refresh_from_db(fields=["status"])
         return Response({"id": lead.pk, "status": lead.status, "cancelled": cancelled,
@@ -303,7 +281,7 @@ class LeadCancelView(PartnerView):
 )
 class LeadEraseView(PartnerView):
     def post(self, request, pk, *args, **kwargs):
-        lead = get_object_or_404(scoping.leads_for(request.auth), pk=_lead_pk(pk))
+        lead = get_object_or_404(scoping.leads_for(request.auth), pk=pk)
         key = request.auth
         outcome = intake.erase_leads([lead], via="api", api_key=key,
                                      requested_by=f"api:{key.partner.slug} (key {key.prefix}…)")

@@ -181,7 +181,7 @@ def test_listing_is_cursor_paged_newest_first(api, campaign, partner, make_lead)
         r = api.get(url)
         assert r.status_code == 200
         body = r.json()
-        assert set(body) == {"next", "previous", "results"}
+        assert set(body) == {"next_cursor", "previous_cursor", "next", "previous", "results"}
         assert len(body["results"]) <= 2
         seen += [x["id"] for x in body["results"]]
         url = body["next"]
