@@ -261,7 +261,9 @@ SPECTACULAR_SETTINGS = {
         "`[{code, message}]`. Every POST accepts an `Idempotency-Key` header (at most 255 characters; "
         "replayed for 24 h).\n\n"
         "Conventions: ids are integers. Text a lead or a vendor did not give is `\"\"`, never null; null "
-        "means \"not applicable here\" (the id of a rejected item, the error of an accepted one).\n\n"
+        "means \"not applicable here\" (the id of a rejected item, the error of an accepted one). "
+        "Enums in responses may gain values without a new version: each is declared as its known values "
+        "or another string, and a client must treat a value it does not know as unknown, not as an error.\n\n"
         "This document is served as YAML by default; ask for JSON with `/api/schema/?format=json` "
         "(or `Accept: application/vnd.oai.openapi+json`)."
     ),
@@ -279,6 +281,7 @@ SPECTACULAR_SETTINGS = {
         "campaigns.api.schema.document_body_errors",
         "campaigns.api.schema.document_headers",
         "campaigns.api.schema.nullable_references",
+        "campaigns.api.schema.open_response_enums",
     ],
     # lead ids in paths (campaigns.api.urls.LeadIdConverter) are integers, as in every response
     "PATH_CONVERTER_OVERRIDES": {"lead_id": {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}},
@@ -286,6 +289,8 @@ SPECTACULAR_SETTINGS = {
         "LeadStatusEnum": "campaigns.models.Lead.Status",
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "WeekdayEnum": "campaigns.models.WEEKDAYS",
+        "DeliveryStatusEnum": "vendors.models.Delivery.Status",
+        "DeliveryOperationEnum": "vendors.models.Delivery.Operation",
     },
 }
 

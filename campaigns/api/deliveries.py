@@ -24,6 +24,15 @@ def _delivery_model():
         return None
 
 
+def delivery_choices(field: str) -> list[tuple[str, str]]:
+    """The choices of the pipeline's Delivery.<field> (``status``, ``operation``) for the API
+    document; empty without the pipeline."""
+    Delivery = _delivery_model()
+    if Delivery is None:
+        return []
+    return list(Delivery._meta.get_field(field).choices)
+
+
 def delivery_status(lead) -> list[dict]:
     Delivery = _delivery_model()
     if Delivery is None:

@@ -153,7 +153,8 @@ class LeadCursorPagination(CursorPagination):
                              "the listing's filters and page size, so send it alone (the same filters again are "
                              "allowed; different ones are a 400).")},
             {"name": self.page_size_query_param, "required": False, "in": "query",
-             "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size, "default": self.page_size},
+             # no "default" keyword: generated clients would send it with every cursor
+             "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
              "description": f"Leads per page, 1 to {self.max_page_size:,} (default {self.page_size}); "
                             "other values are a 400."},
         ]

@@ -1,7 +1,7 @@
 """OpenAPI pieces: the API-key security schemes, shared parameters, error responses, headers."""
 from __future__ import annotations
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
@@ -54,6 +54,22 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
              "description": "Your API key, lh_xxxxxxxx.<secret>, as issued (shown once)."},
             {"type": "http", "scheme": "bearer", "description": "The same key as a bearer token."},
         ]
+
+
+class DeliveryChoicesExtension(OpenApiSerializerFieldExtension):
+    """Delivery status and operation as the enums they are, read from the pipeline when the
+    document is built (ENUM_NAME_OVERRIDES names them DeliveryStatusEnum, DeliveryOperationEnum)."""
+
+    target_class = "campaigns.api.serializers.DeliveryChoiceField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        from drf_spectacular.plumbing import build_choice_field
+        from rest_framework.serializers import ChoiceField
+
+        from .deliveries import delivery_choices
+
+        choices = delivery_choices(self.target.field_name)
+        return build_choice_field(ChoiceField(choices=choices)) if choices else {"type": "string"}
 
 
 _HEADERS = {
@@ -138,4 +154,53 @@ def nullable_references(result, generator, request, public):
                 fix(value)
 
     fix(result)
+    return result
+
+
+ADDED_LATER = {"type": "string", "description": "A value added after this version of the document: "
+                                               "treat it as one you do not know yet."}
+
+
+def open_response_enums(result, generator, request, public):
+    """Postprocessing hook (after drf-spectacular's enum hook): enums are open in responses.
+
+    A generated client turns an enum into a closed type and fails on a value it does
+    not know, so adding a lead or delivery status would break every older client. In
+    responses each enum is therefore declared ``anyOf: [<the enum>, string]`` (clients
+    still get the known values as constants); in requests enums stay closed, and a
+    parameter's inline enum refers to the shared component instead of a copy (the
+    status filter made generators emit a duplicate ``V1LeadsListStatus``).
+    """
+    schemas = result.get("components", {}).get("schemas", {})
+    enums = {name: schema["enum"] for name, schema in schemas.items() if "enum" in schema and name != "NullEnum"}
+    closed = {name for name in ("WeekdayEnum",) if name in enums}  # the week does not grow
+    ref_of = {tuple(values): f"#/components/schemas/{name}" for name, values in enums.items()}
+
+    def is_enum(node):
+        name = node.get("$ref", "").rsplit("/", 1)[-1] if isinstance(node, dict) else None
+        return name in enums and name not in closed
+
+    def open_(node):
+        """Open the enum a property schema refers to, in place; returns the (possibly new) node."""
+        if is_enum(node):
+            return {"anyOf": [node, ADDED_LATER]}
+        if node.get("type") == "array" and isinstance(node.get("items"), dict):
+            node["items"] = open_(node["items"])
+        elif len(node.get("allOf", [])) == 1 and is_enum(node["allOf"][0]):
+            node["anyOf"] = [node.pop("allOf")[0], ADDED_LATER]
+        elif any(is_enum(option) for option in node.get("oneOf", [])):
+            node["anyOf"] = node.pop("oneOf") + [ADDED_LATER]
+        return node
+
+    for name, schema in schemas.items():
+        if name.endswith("Request") or "properties" not in schema:
+            continue
+        for field, prop in schema["properties"].items():
+            schema["properties"][field] = open_(prop)
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                ref = ref_of.get(tuple(parameter.get("schema", {}).get("enum", ())))
+                if ref:
+                    parameter["schema"] = {"$ref": ref}
     return result

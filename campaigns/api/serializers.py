@@ -228,10 +228,15 @@ class BulkResultSerializer(serializers.Serializer):
     results = BulkItemResultSerializer(many=True)
 
 
+class DeliveryChoiceField(serializers.CharField):
+    """A value of the pipeline's Delivery model (documented as its choices by
+    campaigns.api.schema.DeliveryChoicesExtension; campaigns does not import vendors)."""
+
+
 class DeliverySerializer(serializers.Serializer):
     vendor = serializers.CharField(help_text="The vendor kind, e.g. aktify.")
-    operation = serializers.CharField(help_text="push or end_contact.")
-    status = serializers.CharField(help_text="pending, accepted, rejected, failed, unsupported, …")
+    operation = DeliveryChoiceField(help_text="What LeadHub asked the vendor to do.")
+    status = DeliveryChoiceField(help_text="Where that request stands.")
     code = serializers.CharField(allow_blank=True, help_text="The vendor's or LeadHub's reason code; \"\" when none.")
     message = serializers.CharField(allow_blank=True, help_text="What the vendor answered, in words; \"\" when none.")
     updated_at = serializers.DateTimeField()

@@ -12,6 +12,7 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
 
 from campaigns.api.idempotency import MAX_KEY_LENGTH
+from campaigns.api.schema import ADDED_LATER
 from campaigns.models import DNC, WEEKDAYS, Campaign, Lead
 from tests import contract
 
@@ -52,8 +53,9 @@ def validator(document, schema):
 
 # --- the document as a whole ----------------------------------------------------------
 
-def test_the_document_is_valid_openapi(document):
+def test_the_document_is_valid_openapi(document, client):
     validate_spec(document)
+    assert client.get("/api/schema/?format=json").json() == document  # what the suite checks is what is served
 
 
 def test_every_nullable_schema_really_accepts_null(document):
@@ -282,7 +284,8 @@ def test_page_size_within_bounds_is_honoured(api, campaign, partner, make_lead, 
 def test_the_document_describes_opaque_cursors_and_page_size_bounds(document):
     op = document["paths"][LEADS]["get"]
     params = {p["name"]: p for p in op["parameters"]}
-    assert params["page_size"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}
+    assert params["page_size"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 1000}
+    assert "default 100" in params["page_size"]["description"]
     assert "Opaque" in params["cursor"]["description"]
     assert "Paging to the end" in op["description"]
     page = document["components"]["schemas"]["PaginatedLeadList"]
@@ -362,3 +365,28 @@ def test_a_10_mb_body_is_a_413_in_the_error_shape_with_the_limit(api, campaign, 
     assert r.status_code == 413 and r["Content-Type"] == "application/json"
     assert r.json()["code"] == "request_too_large"
     assert "2,621,440 bytes" in r.json()["message"]
+
+
+# --- enums (item 10) ---------------------------------------------------------------------
+
+def test_enums_in_responses_are_open_and_parameters_share_the_components(document):
+    """Every enum a response uses is declared "one of these, or another string"; no parameter
+    carries an inline copy of an enum (the status filter made generators emit V1LeadsListStatus)."""
+    schemas = document["components"]["schemas"]
+    enums = {f"#/components/schemas/{name}" for name, schema in schemas.items()
+             if "enum" in schema and name not in ("NullEnum", "WeekdayEnum")}
+    opened = 0
+    for name in response_components(document):
+        for field, prop in schemas[name]["properties"].items():
+            prop = prop.get("items", prop)
+            refs = {node["$ref"] for _, node in walk(prop) if node.get("$ref") in enums}
+            if refs:
+                assert ADDED_LATER in prop.get("anyOf", []), (name, field)
+                opened += 1
+    assert opened >= 6  # lead, campaign, delivery status and operation, bulk and DNC result kinds
+    for path, method, op in operations(document):
+        for param in op.get("parameters", []):
+            assert "enum" not in param["schema"], (path, method, param["name"])
+    status = [p for p in document["paths"]["/api/v1/leads/"]["get"]["parameters"] if p["name"] == "status"]
+    assert status[0]["schema"] == {"$ref": "#/components/schemas/LeadStatusEnum"}
+    assert "DeliveryStatusEnum" in schemas and "DeliveryOperationEnum" in schemas
