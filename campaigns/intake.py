@@ -218,6 +218,9 @@ def clean_values(raw: dict[str, Any], region: str, source: str = "") -> dict[str
     values["consent_at"] = _parse_when(raw.get("consent_at"), "consent_at", errors)
     values["scheduled_at"] = _parse_when(raw.get("scheduled_at"), "scheduled_at", errors)
 
+    for name in _unstorable(values):
+        err(name, "invalid_field", f"{name} contains a NUL character or an unpaired surrogate (U+D800–U+DFFF), "
+                                   "which is not text and cannot be stored.")
     if errors:
         raise RowInvalid(errors, values.get("phone"))
     return values
@@ -240,6 +243,37 @@ def revise(lead: Lead, raw: dict[str, Any]) -> dict[str, Any]:
             raise RowInvalid({"phone": [{"code": "duplicate", "message": (
                 f"Campaign {campaign.slug!r} already has a lead with {phone} (lead {other}).")}]})
     return values
+
+
+# What no database text column takes: NUL, and surrogates on their own (JSON's "\ud800" escapes).
+_NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _not_text(value: str) -> bool:
+    # ASCII text (most of it) can only hold NUL, found at C speed; the regex is for the rest
+    return "\x00" in value or (not value.isascii() and _NOT_TEXT.search(value) is not None)
+
+
+_free_text = operator.itemgetter(*TEXT_FIELDS)
+
+
+def _unstorable(values: dict[str, Any]) -> list[str]:
+    """Names of the free-text values (metadata: its keys and values) holding characters that are
+    not text. The other text fields are refused by their own checks (email, URL, country, zone).
+    One search over them all joined: a row's fields are rarely hostile, and this runs per row."""
+    metadata = values["metadata"]
+    joined = "".join(_free_text(values))
+    if metadata:
+        try:
+            joined += "".join(metadata) + "".join(metadata.values())
+        except TypeError:  # a value that is not a string: the metadata check refuses the row anyway
+            joined += "".join(str(k) for k in metadata) + "".join(v for v in metadata.values() if isinstance(v, str))
+    if not _not_text(joined):
+        return []
+    names = [name for name in TEXT_FIELDS if _not_text(values[name])]
+    if any(_not_text(str(k)) or (isinstance(v, str) and _not_text(v)) for k, v in metadata.items()):
+        names.append("metadata")
+    return names
 
 
 def _metadata_problems(metadata: dict) -> list[str]:

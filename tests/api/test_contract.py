@@ -7,6 +7,8 @@ against the document by the autouse fixture in tests/conftest.py (tests/contract
 """
 from __future__ import annotations
 
+import json
+
 import pytest
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate as validate_spec
@@ -390,3 +392,33 @@ def test_enums_in_responses_are_open_and_parameters_share_the_components(documen
     status = [p for p in document["paths"]["/api/v1/leads/"]["get"]["parameters"] if p["name"] == "status"]
     assert status[0]["schema"] == {"$ref": "#/components/schemas/LeadStatusEnum"}
     assert "DeliveryStatusEnum" in schemas and "DeliveryOperationEnum" in schemas
+
+
+@pytest.mark.parametrize("where", ["first_name", "city", "metadata key", "metadata value"])
+@pytest.mark.parametrize("bad", ["A\x00B", "\ud800", "x\udfff"])
+def test_text_that_cannot_be_stored_is_a_field_error_not_a_500(api, campaign, where, bad):
+    """NUL and unpaired surrogates (JSON "\\u0000", "\\ud800") made PostgreSQL fail the insert (500)."""
+    lead = {"phone": "+14155550100"}
+    if where == "metadata key":
+        lead["metadata"] = {bad: "v"}
+    elif where == "metadata value":
+        lead["metadata"] = {"k": bad}
+    else:
+        lead[where] = bad
+    field = where.split()[0]
+    single = api.generic("POST", LEADS, json.dumps({"campaign": "solar-us", **lead}), content_type="application/json")
+    assert single.status_code == 400, single.content
+    assert single.json()["fields"][field][0]["code"] == "invalid_field"
+    bulk = api.generic("POST", BULK, json.dumps({"campaign": "solar-us", "leads": [lead, {"phone": "+14155550101"}]}),
+                       content_type="application/json")
+    assert [r["status"] for r in bulk.json()["results"]] == ["rejected", "accepted"]
+    assert "NUL character or an unpaired surrogate" in bulk.json()["results"][0]["error"]["fields"][field][0]["message"]
+    assert list(Lead.objects.values_list("phone", flat=True)) == ["+14155550101"]
+
+
+def test_a_lead_in_any_script_is_kept(api, campaign):
+    names = {"first_name": "Zoë 😀", "last_name": "Ñandú", "city": "東京", "metadata": {"note": "naïve ✓ 𝄞"}}
+    r = api.post(LEADS, {"campaign": "solar-us", "phone": "+14155550100", **names}, format="json")
+    assert r.status_code == 201, r.json()
+    body = api.get(f"{LEADS}{r.json()['id']}/").json()
+    assert {k: body[k] for k in names} == names

@@ -6,11 +6,13 @@ and every response (status, content type, headers, body) must match the schema.
 """
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -107,3 +109,64 @@ schema = schemathesis.pytest.from_fixture("api_schema")
           suppress_health_check=list(HealthCheck))
 def test_every_response_matches_the_schema(case, raw_key):
     case.call_and_validate(headers={"X-API-Key": raw_key}, checks=CHECKS)
+
+
+# --- hostile input (issue 15): no server error, whatever is sent ------------------------------------
+
+# Text a partner (or an attacker) might send: NUL, lone surrogates, bad cursors (cD14 decodes to p=x),
+# path tricks, numbers out of range, and huge strings (past the 2.5 MiB body limit too).
+HOSTILE_TEXT = st.one_of(
+    st.sampled_from(["\x00", "a\x00b", "\ud800", "x\udfffy", "cD14", "cD0xMjM=", "e30", "eyJvIjotMX0", "",
+                     " ", "%", "%00", "../..", "0", "-1", "1e309", "99999999999999999999", "\u202e", "\ufeff"]),
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=40),
+    st.integers(1_000, 3_000_000).map(lambda n: "x" * n),
+)
+URL_SAFE_TEXT = HOSTILE_TEXT.filter(lambda s: not any("\ud800" <= c <= "\udfff" for c in s) and len(s) < 10_000)
+HOSTILE_VALUE = st.one_of(
+    HOSTILE_TEXT, st.integers(-(2**70), 2**70), st.floats(allow_nan=False), st.none(), st.booleans(),
+    st.lists(st.text(max_size=5), max_size=3), st.dictionaries(HOSTILE_TEXT, HOSTILE_TEXT, max_size=3),
+    st.integers(1, 300).map(lambda d: json.loads("[" * d + "]" * d)),  # nesting json.dumps can still write
+)
+RAW_BODIES = st.one_of(
+    st.integers(500, 6000).map(lambda d: ('{"campaign": "solar-us", "phone": "+14155550100", "numbers": ["1"], '
+                                          '"metadata": {"x": ' + "[" * d + "]" * d + "}}").encode()),
+    st.sampled_from([b"\xff\xfe{", b'{"phone": "\xed\xa0\x80"}', b"", b"null", b"[]", b'"x"', b"{" * 3000]),
+)
+
+
+def _with_hostile(case, data):
+    """Put one hostile value where this operation takes input: a query or path parameter, a body
+    field (a bulk item's too), or the whole raw body. Returns extra keyword arguments for call()."""
+    places = ["query"] + (["path"] if case.path_parameters else [])
+    if case.method == "POST":
+        places += ["field", "raw"]
+    place = data.draw(st.sampled_from(places), label="place")
+    if place == "query":
+        names = [p.name for p in case.operation.query] + ["cursor", "page_size", "dry_run"]
+        case.query = {**(case.query or {}), data.draw(st.sampled_from(names)): data.draw(URL_SAFE_TEXT)}
+    elif place == "path":
+        # (not "", "." or "..", and no / ? #: the client would send those to another URL)
+        hostile_id = URL_SAFE_TEXT.filter(lambda s: not set("/?#") & set(s) and s.strip(".") != "")
+        case.path_parameters = {**case.path_parameters, "id": data.draw(hostile_id)}
+    elif place == "raw":
+        return {"data": data.draw(RAW_BODIES, label="raw body")}
+    else:
+        body = case.body if isinstance(case.body, dict) else {}
+        target = body["leads"][0] if isinstance(body.get("leads"), list) and body["leads"] and \
+            isinstance(body["leads"][0], dict) else body
+        names = sorted(set(target) | {"metadata", "phone", "first_name", "campaign", "numbers"})
+        target[data.draw(st.sampled_from(names), label="field")] = data.draw(HOSTILE_VALUE, label="value")
+        # our own encoding: JSON escapes lone surrogates (\ud800), which is how a partner would send them
+        return {"data": json.dumps(body).encode()}
+    return {}
+
+
+@schema.parametrize()
+@schema.given(data=st.data())
+@settings(max_examples=60, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=list(HealthCheck))
+def test_hostile_input_never_gives_a_server_error(case, data, raw_key):
+    """Deep nesting, huge strings, bad cursors and bad unicode on every operation: never a 5xx,
+    and every answer is one the document declares."""
+    extra = _with_hostile(case, data)
+    case.call_and_validate(headers={"X-API-Key": raw_key}, checks=CHECKS, **extra)
