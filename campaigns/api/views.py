@@ -235,6 +235,8 @@ def _bulk_rejection(index, phone, code, message, fields) -> dict:
 
 
 @extend_schema(tags=["leads"], summary="One lead with its delivery status per vendor",
+               description="The lead as stored, and per vendor and operation what LeadHub asked and what the "
+                           "vendor answered. A lead this key may not see is a 404, as if it did not exist.",
                responses={200: LeadDetailSerializer, **error_responses(401, 404, 429)})
 class LeadDetailView(PartnerView, generics.RetrieveAPIView):
     serializer_class = LeadDetailSerializer
@@ -349,6 +351,7 @@ class DncAddView(PartnerView):
 
 @extend_schema(
     tags=["dnc"], summary="May this number be called in this campaign?",
+    description="Checks the campaign's do-not-call list and the global one; says which list has the number.",
     parameters=[DncCheckQuerySerializer], responses={200: DncCheckResultSerializer, **error_responses(400, 401, 429)},
 )
 class DncCheckView(PartnerView):

@@ -105,6 +105,12 @@ def test_the_idempotency_key_limit_is_stated(document):
         assert "255 characters" in param["description"]
 
 
+def test_every_operation_has_its_own_description(document):
+    """Not a base class's docstring (\"Base of every partner endpoint...\" was shown for three)."""
+    descriptions = [op.get("description", "") for _, _, op in operations(document)]
+    assert all(descriptions) and len(set(descriptions)) == len(descriptions), descriptions
+
+
 def test_the_small_things(document, client):
     """Item 11."""
     schemas = document["components"]["schemas"]
