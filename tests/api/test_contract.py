@@ -128,7 +128,7 @@ def test_the_small_things(document, client):
 # --- the contract check itself ----------------------------------------------------------
 
 def _bulk_answer(**changes):
-    item = {"index": 0, "status": "accepted", "id": 7, "phone": "+14155550100", "error": None}
+    item = {"index": 0, "status": "accepted", "id": 7, "phone": "+14155550100", "error": None, "warnings": []}
     item.update(changes)
     return {"dry_run": False, "campaign": "solar-us", "summary": {"accepted": 1, "rejected": 0}, "results": [item]}
 
