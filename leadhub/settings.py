@@ -101,9 +101,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "phonenumber_field",
-    "django_q",
     "campaigns",
-    "vendors",
+    "vendors",  # before django_q: its qcluster command (a clean stop) replaces django-q2's
+    "django_q",
 ]
 
 MIDDLEWARE = [

@@ -32,9 +32,9 @@ from campaigns.requirements import PHONE
 from leadhub import pgcopy
 from leadhub.planner import planner
 
-from . import counts, registry
+from . import counts, registry, stopping
 from .integrations.base import ACCEPTED, REJECTED, RETRY, UNSUPPORTED, Item, ItemResult, VendorError
-from .models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
+from .models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange, WakeUp
 from .requirements import rules_of
 from .windows import lead_time_zone, next_open, window_for
 
@@ -273,15 +273,38 @@ def _forget_erase_subjects(deliveries) -> None:
     Delivery.objects.filter(pk__in=[d.pk for d in carrying if d.status in FINAL_ANSWERS]).update(subject={})
 
 
+WAKE_UP = "deliver due"
+
+
 def wake() -> None:
-    """Ask a worker to deliver what is due now (the periodic sweep is the safety net)."""
+    """Ask a worker to deliver what is due now, unless a wake-up is queued already.
+
+    Called on every intake commit, so a burst of single-lead requests would queue a
+    task per lead; the ``WakeUp`` row makes it one: the first commit inserts it and
+    queues the task, later ones see it and return (a read, no write). The task deletes
+    the row when it starts, so a commit after that start queues the next wake-up, and
+    nothing committed is left for the one-minute sweep (the safety net).
+    """
     from django_q.tasks import async_task
 
+    if WakeUp.objects.filter(pk=WAKE_UP).exists():
+        return
+    try:
+        with transaction.atomic():
+            WakeUp.objects.create(name=WAKE_UP, queued_at=timezone.now())
+    except IntegrityError:  # another process queued it a moment ago
+        return
     try:
         async_task("vendors.tasks.deliver_due", task_name="deliver due", group="deliveries")
     except Exception:  # a dead broker delays work, never loses it
+        WakeUp.objects.filter(pk=WAKE_UP).delete()  # so the next commit tries again
         log.warning("could not enqueue a delivery wake-up; the periodic sweep will pick the work up",
                     exc_info=True)
+
+
+def woken() -> None:
+    """A worker starts: what commits from now on needs (and queues) a new wake-up."""
+    WakeUp.objects.filter(pk=WAKE_UP).delete()
 
 
 # --------------------------------------------------------------------------- claiming
@@ -708,10 +731,16 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
                 progress=None) -> dict[str, int]:
     """Process everything due now with a bounded pool of threads; returns counts per status.
 
-    When nothing is left, the task waits (one query per wait, in this thread only)
-    for retries due within DELIVERY_LINGER_SECONDS, so a transient fault is retried
-    seconds later rather than at the next one-minute sweep.
+    The run looks for due work before it starts its threads and again when they are
+    done, so a lead accepted while it was sending is sent by this run, and a wake-up
+    that finds nothing (the work went to a run already going) costs one query, not
+    a pool of connections. When nothing is due it waits (one query per wait, in this
+    thread only) for retries due within DELIVERY_LINGER_SECONDS, so a transient fault
+    is retried seconds later rather than at the next one-minute sweep. When the
+    cluster is stopping (vendors.stopping) it claims nothing more and returns once the
+    batches in hand are recorded, leaving no lease behind.
     """
+    woken()
     threads = threads or getattr(settings, "DELIVERY_THREADS", 4)
     deadline = time.monotonic() + (time_budget if time_budget is not None else 240)
     linger = float(getattr(settings, "DELIVERY_LINGER_SECONDS", 5))
@@ -722,7 +751,7 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
     def worker():
         local = Outcome()
         try:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not stopping.requested():
                 claimed = claim()
                 if claimed is None:
                     break
@@ -737,18 +766,29 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
             if threading.current_thread() is not threading.main_thread():
                 connection.close()
 
-    while True:
-        if threads <= 1:
-            worker()
-        else:
-            close_old_connections()
-            with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deliver") as pool:
-                for future in [pool.submit(worker) for _ in range(threads)]:
-                    future.result()
+    while time.monotonic() < deadline and not stopping.requested():
+        if _anything_due():
+            handled = sum(outcome.counts.values())
+            if threads <= 1:
+                worker()
+            else:
+                close_old_connections()
+                with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="deliver") as pool:
+                    for future in [pool.submit(worker) for _ in range(threads)]:
+                        future.result()
+            if sum(outcome.counts.values()) == handled:
+                stopping.sleep(0.2)  # what is due is held by another run's claim: look again shortly
+            continue
         wait = _next_due_within(linger)
         if wait is None or time.monotonic() + wait >= deadline:
-            return dict(outcome.counts)
-        time.sleep(max(0.1, wait))
+            break
+        stopping.sleep(max(0.1, wait))
+    return dict(outcome.counts)
+
+
+def _anything_due() -> bool:
+    """One indexed probe (the claim's own order), whatever the size of the table."""
+    return _due(timezone.now()).order_by("due_at").values_list("pk", flat=True).first() is not None
 
 
 def _next_due_within(seconds: float) -> float | None:

@@ -1,9 +1,16 @@
 """Thin django-q2 entry points; the work lives in vendors.services."""
+from django.conf import settings
+
 from . import services
 
 
-def deliver_due(time_budget: float = 240):
-    """Deliver everything due now (woken on commit, and every minute by the sweep)."""
+def deliver_due(time_budget: float | None = None):
+    """Deliver everything due now (woken on commit, and every minute by the sweep).
+
+    The run ends by 80 % of Q_TIMEOUT (240 s of the default 300), before django-q2
+    would kill it with batches in hand."""
+    if time_budget is None:
+        time_budget = 0.8 * settings.Q_CLUSTER["timeout"]
     return services.deliver_due(time_budget=time_budget)
 
 

@@ -42,3 +42,11 @@ def comunik8(sandbox, open_campaign):
 def row(n: int, **extra) -> dict:
     return {"phone": f"+1415555{n:04d}", "first_name": "Ada", "last_name": f"L{n}", "email": f"a{n}@example.com",
             "region": "CA", "postal_code": "94103", **extra}
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Enqueue tasks on the real broker instead of running them inline."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", False)

@@ -1,74 +1,18 @@
 """A real django-q2 cluster in a subprocess, against the sandbox over HTTP."""
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from campaigns import intake
 from campaigns.models import WEEKDAYS, Campaign
 from vendors import services
 from vendors.models import Delivery, Destination, VendorAccount
 
+from .cluster import start_cluster, stop, wait_for
 from .conftest import row
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def start_cluster(**env_overrides) -> subprocess.Popen:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "leadhub.settings", "DEBUG": "false",
-           "SECRET_KEY": settings.SECRET_KEY, "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
-           "DATABASE_URL": _database_url(), "Q_WORKERS": "1", "DELIVERY_THREADS": "2", "LOG_LEVEL": "WARNING",
-           **env_overrides}
-    env.pop("Q_SYNC", None)
-    return subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-
-
-def stop(proc: subprocess.Popen, sig=signal.SIGTERM):
-    """SIGTERM to the cluster's main process (it stops its workers); SIGKILL to the whole group."""
-    try:
-        if sig == signal.SIGKILL:
-            os.killpg(proc.pid, sig)
-        else:
-            os.kill(proc.pid, sig)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-@pytest.fixture
-def queued(monkeypatch):
-    """Enqueue tasks on the real broker instead of running them inline."""
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "SYNC", False)
 
 
 @pytest.fixture
@@ -116,3 +60,24 @@ def test_a_sigkilled_worker_loses_nothing_and_the_vendor_gets_each_lead_once(que
     assert statuses == ["accepted"] * 20, [x for x in Delivery.objects.values_list("status", "code", "attempts", "message", "lease_until") if x[0] != "accepted"]
     created = [r["body"]["phoneNumber"] for r in sandbox.requests("aktify") if r["status"] == 201]
     assert sorted(created) == sorted(set(created)) and len(created) == 20
+
+
+def test_sigterm_during_a_backlog_stops_within_q_timeout_and_loses_or_repeats_nothing(queued, aktify_campaign,
+                                                                                     sandbox):
+    sandbox.faults(vendor="aktify", latency_ms=300)  # the backlog takes ~30 s for the cluster's two threads
+    cluster = start_cluster(Q_TIMEOUT="15", Q_RETRY="60")
+    try:
+        intake.submit([row(n) for n in range(1, 201)], campaign=aktify_campaign)
+        assert wait_for(lambda: Delivery.objects.filter(status="accepted").count() >= 10, timeout=60)
+    finally:
+        took = stop(cluster, timeout=60)
+    assert took < 15, f"the cluster took {took:.1f}s to stop"
+    assert cluster.returncode == 0
+    assert not Delivery.objects.filter(status="in_flight").exists()  # batches in hand were recorded
+    assert Delivery.objects.filter(status="pending").exists()  # the backlog was left for later, not rushed
+
+    sandbox.faults(vendor="aktify")
+    services.deliver_due(threads=1, time_budget=60)
+    assert list(Delivery.objects.values_list("status", flat=True).distinct()) == ["accepted"]
+    created = [r["body"]["phoneNumber"] for r in sandbox.requests("aktify") if r["status"] == 201]
+    assert len(created) == 200 and len(set(created)) == 200
