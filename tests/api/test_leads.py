@@ -66,6 +66,42 @@ def test_a_duplicate_is_a_409_with_code_duplicate(api, campaign, make_lead):
     assert body["code"] == "duplicate" and body["fields"]["phone"][0]["code"] == "duplicate"
 
 
+@pytest.mark.django_db(transaction=True)  # autocommit, as in production: intake's transaction is the outermost
+def test_a_single_lead_post_spends_no_round_trip_on_savepoints_or_planner_settings(api, campaign):
+    """Its statements: key, campaign, existing number, DNC, insert, destinations, commit,
+    wake-up flag (and outbox rows when the campaign has destinations); every check kept."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        r = api.post(URL, {"campaign": "solar-us", "phone": "415.555.2671"}, format="json")
+    assert r.status_code == 201
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not [sql for sql in statements if "SAVEPOINT" in sql or "set_config" in sql], statements
+    assert sum("campaigns_dnc" in sql for sql in statements) == 1  # the DNC check is still made
+    assert sum("FROM campaigns_lead" in sql or 'FROM "campaigns_lead"' in sql for sql in statements) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_single_lead_that_loses_the_race_for_its_number_is_a_duplicate_and_leaves_nothing(
+        api, campaign, make_lead, monkeypatch):
+    from campaigns import intake
+
+    make_lead(campaign, phone="+14155552671")  # committed by another request after our lookup ran
+    real, calls = intake.existing_leads, []
+
+    def not_yet_visible(campaign, phones):
+        calls.append(phones)
+        return {} if len(calls) == 1 else real(campaign, phones)
+
+    monkeypatch.setattr(intake, "existing_leads", not_yet_visible)
+    r = api.post(URL, {"campaign": "solar-us", "phone": "415.555.2671"}, format="json")
+    assert r.status_code == 409 and r.json()["code"] == "duplicate", r.json()
+    assert Lead.objects.filter(phone="+14155552671").count() == 1
+    r = api.post(URL, {"campaign": "solar-us", "phone": "415.555.2672"}, format="json")  # the connection is fine
+    assert r.status_code == 201
+
+
 def test_a_dnc_number_is_a_422_with_code_dnc(api, campaign):
     DNC.objects.create(phone="+14155552671", campaign=campaign)
     r = api.post(URL, {"campaign": "solar-us", "phone": "+1 415 555 2671"}, format="json")

@@ -1,11 +1,11 @@
 """Partner API throughput on PostgreSQL.
 
-* single-lead POST /api/v1/leads/ as a ratio to a plain Django view doing the
-  same insert (target >= 0.6x). The plain view parses the JSON body and calls
-  ``intake.submit`` like the API does (same normalisation, dedupe, DNC query,
-  insert and signal), so the ratio measures what the API layer costs: key
-  auth, throttles, DRF parsing, serializer, exception handling, rendering. A
-  second, informational ratio compares with a bare ``Lead.objects.create``.
+* single-lead POST /api/v1/leads/ as a ratio to a bare ``Lead.objects.create``
+  of the same lead behind a plain Django view (target >= 0.5x, issue 18): what
+  the whole path costs (key auth, throttles, DRF parsing, scoping, intake's
+  normalisation, dedupe and DNC checks, the insert, the outbox rows, the
+  wake-up, rendering) against the one INSERT it ends in. A second ratio, to a
+  plain view calling ``intake.submit`` (informational), is the API layer's share.
 * bulk intake through POST /api/v1/leads/bulk/ in leads/s (target >= 5,000/s).
 
 Requests go through Django's test Client (the full middleware stack, no
@@ -86,6 +86,16 @@ def run(bench):
     key, raw = ApiKey.issue(partner, name="bench")
     _state.update(campaign=campaign, partner=partner)
     from django.conf import settings
+    from django_q.conf import Conf
+
+    from vendors.models import Destination, VendorAccount
+
+    # a destination, so each accepted lead plans its outbox row and wakes a worker, as in production;
+    # wake-ups go to the broker (none runs here) instead of delivering inline as the test settings do
+    account = VendorAccount.objects.create(name="Bench API platform", kind="platform",
+                                           base_url="http://127.0.0.1:9/platform-api", credentials={"api_key": "k"})
+    Destination.objects.create(campaign=campaign, account=account, remote_ref="100")
+    sync, Conf.SYNC = Conf.SYNC, False
 
     no_throttle = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"partner": None, "partner_burst": None}}
     try:
@@ -109,9 +119,10 @@ def run(bench):
             api_rate, plain_rate, orm_rate = SINGLE_N / api_s, SINGLE_N / plain_s, SINGLE_N / orm_s
             bench.report("single POST /api/v1/leads/", api_rate, "req/s")
             bench.report("plain Django view, same intake insert", plain_rate, "req/s")
-            ratio = api_rate / plain_rate
-            bench.report("single-lead API / plain view", ratio, "x", ">= 0.6x", ratio >= 0.6)
-            bench.report("single-lead API / bare ORM create (info)", api_rate / orm_rate, "x")
+            bench.report("bare ORM create, same lead", orm_rate, "req/s")
+            ratio = api_rate / orm_rate
+            bench.report("single-lead API / bare ORM create", ratio, "x", ">= 0.5x", ratio >= 0.5)
+            bench.report("single-lead API / plain intake view (info)", api_rate / plain_rate, "x")
 
             with_key = dict(auth)
             idem_s = 0.0
@@ -137,6 +148,7 @@ def run(bench):
             bench.report("bulk intake /api/v1/leads/bulk/", rate, "leads/s", ">= 5,000/s", rate >= 5000)
             bench.report("bulk request of 1,000 leads", seconds / BULK_REQUESTS * 1000, "ms")
     finally:
+        Conf.SYNC = sync
         _cleanup(campaign, partner)
 
 
@@ -154,4 +166,12 @@ def _cleanup(campaign, partner):
     DNC.objects.filter(campaign=campaign).delete()
     IdempotencyRecord.objects.filter(api_key__partner=partner).delete()
     partner.delete()  # its keys go with it
-    campaign.delete()
+    campaign.delete()  # its destination goes with it
+    apps.get_model("vendors", "VendorAccount").objects.filter(name="Bench API platform").delete()
+    from django_q.models import OrmQ
+
+    OrmQ.objects.filter(payload__isnull=False).delete()  # the wake-ups nobody ran
+    try:
+        apps.get_model("vendors", "WakeUp").objects.all().delete()
+    except LookupError:
+        pass

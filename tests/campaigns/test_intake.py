@@ -138,16 +138,10 @@ def test_the_fast_lead_constructor_matches_the_models_own(campaign, lead_list, p
     assert Lead.objects.get(pk=fast.pk).first_name == "Ada"
 
 
-@pytest.mark.django_db
-def test_existing_and_dnc_lookups_probe_the_phone_index_whatever_the_statistics_say(campaign):
-    """A campaign filling up (an import) is unknown to the planner's statistics, and a
-    table never analyzed has none: lookups the planner could cost from them became
-    "every lead of the campaign, then filter by phone" (120 ms a batch at 200k leads) or a
-    sequential scan (24 µs a row over a 1M import on a fresh database). Each number must
-    be one probe of a unique index on all its columns, which is one row whatever the
-    statistics say."""
+@pytest.fixture
+def stale_statistics(campaign):
+    """The campaign's leads and DNC entries grew after the tables were last analyzed."""
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     if connection.vendor != "postgresql":
         pytest.skip("query plans are a PostgreSQL matter")
@@ -162,6 +156,19 @@ def test_existing_and_dnc_lookups_probe_the_phone_index_whatever_the_statistics_
                              batch_size=5000)
     DNC.objects.bulk_create([DNC(campaign=campaign, phone=f"+1646{2000000 + i}") for i in range(5000)])
     DNC.objects.create(phone="+13125550199")  # global
+
+
+@pytest.mark.django_db
+def test_existing_and_dnc_lookups_probe_the_phone_index_whatever_the_statistics_say(campaign, stale_statistics):
+    """A campaign filling up (an import) is unknown to the planner's statistics, and a
+    table never analyzed has none: lookups the planner could cost from them became
+    "every lead of the campaign, then filter by phone" (120 ms a batch at 200k leads) or a
+    sequential scan (24 µs a row over a 1M import on a fresh database). Each number must
+    be one probe of a unique index on all its columns, which is one row whatever the
+    statistics say."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     phones = [f"+1212{2000000 + i}" for i in range(0, 40000, 8)]
     with CaptureQueriesContext(connection) as queries:
         assert len(intake.existing_leads(campaign, phones)) == 2500
@@ -185,3 +192,30 @@ def test_existing_and_dnc_lookups_probe_the_phone_index_whatever_the_statistics_
     with connection.cursor() as cursor:  # and the setting is back
         cursor.execute("SHOW enable_seqscan")
         assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db
+def test_one_number_is_looked_up_by_equality_on_the_unique_indexes_without_planner_settings(
+        campaign, stale_statistics):
+    """A single-lead POST: equality on every column of a unique index is one row to the
+    planner whatever the statistics, so the lookups need no planner settings (two round
+    trips each)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    known = Lead.objects.get(campaign=campaign, phone="+12122000008").pk
+    with CaptureQueriesContext(connection) as queries:
+        assert intake.existing_leads(campaign, ["+12122000008"]) == {"+12122000008": known}
+        assert intake.existing_leads(campaign, ["+13125550100"]) == {}
+        assert intake.dnc_phones(["+16462000007"], campaign) == {"+16462000007"}
+        assert intake.dnc_phones(["+13125550199"], campaign) == {"+13125550199"}
+        assert intake.dnc_phones(["+13125550100"], campaign) == set()
+    assert len(queries) == 5 and not [q for q in queries.captured_queries if "set_config" in q["sql"]]
+    plans = []
+    for sql in (queries.captured_queries[0]["sql"], queries.captured_queries[2]["sql"]):
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    assert "Seq Scan" not in plans[0] and "Seq Scan" not in plans[1], plans
+    assert re.search(r"Index Scan (using|on) lead_unique_phone_campaign", plans[0]), plans[0]
+    assert "dnc_one_global_per_phone" in plans[1] and "dnc_one_per_phone_campaign" in plans[1], plans[1]

@@ -99,7 +99,8 @@ def test_the_requirements_are_read_once_per_batch_not_per_row(aktify, comunik8, 
         return [q for q in sql if 'FROM "vendors_destination"' in q]
 
     batch = [row(n) for n in range(2, 52)] + [row(60, email="")]
-    assert len(queries([row(1)], dry_run=True)) == len(queries(batch, dry_run=True))
+    # as many queries for 2 rows as for 51 (one row alone takes fewer: its lookups need no planner settings)
+    assert len(queries([row(1), row(61)], dry_run=True)) == len(queries(batch, dry_run=True))
     assert len(destination_reads(queries([row(1)]))) == 2  # intake's check, and planning the pushes
     assert len(destination_reads(queries(batch))) == 2
     assert Lead.objects.count() == 51

@@ -44,7 +44,12 @@ def redis_broker(queued, monkeypatch):
 
 @pytest.fixture
 def platform_campaign(sandbox):
-    """A campaign that pushes to ipSCAPE Platform (bulk of 500) and is always open for calls."""
+    """A campaign that pushes to ipSCAPE Platform (bulk of 500) and is always open for calls.
+    No periodic schedules: only wake-ups run, so the sweep can neither hide a lost one nor
+    leave its own tasks in the queue the tests count."""
+    from django_q.models import Schedule
+
+    Schedule.objects.all().delete()
     campaign = Campaign.objects.create(name="Burst", slug="burst", status=Campaign.Status.ACTIVE,
                                        calling_days=",".join(WEEKDAYS), calling_start="00:00",
                                        calling_end="23:59:59")

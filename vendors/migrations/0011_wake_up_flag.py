@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('vendors', '0009_erase'),
+        ('vendors', '0010_dashboard_counts'),
     ]
 
     operations = [
