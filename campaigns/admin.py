@@ -11,8 +11,10 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from . import imports, intake, requirements, withdrawals
-from .models import DNC, WEEKDAYS, Campaign, Erasure, ImportJob, Lead, LeadList, Partner
+from leadhub.deletion import CountedDeleteMixin
+
+from . import bulk, imports, intake, requirements, withdrawals
+from .models import DNC, WEEKDAYS, BulkAction, Campaign, Erasure, ImportJob, Lead, LeadList, Partner
 from .paginators import EstimatedCountPaginator
 from .phones import try_normalize_phone
 
@@ -65,8 +67,44 @@ class LeadListInline(admin.TabularInline):
     show_change_link = True
 
 
+def run_bulk(model_admin, request, actions: list[BulkAction]):
+    """Report bulk actions just started (campaigns.bulk): the outcome of those that ran in the
+    request; for those running in the background, their progress page (or the list of them)."""
+    background = []
+    for action in actions:
+        if action.status == BulkAction.Status.DONE:
+            model_admin.message_user(request, action.message, messages.SUCCESS)
+        elif action.status == BulkAction.Status.FAILED:
+            model_admin.message_user(request, action.message, messages.ERROR)
+        else:
+            url = reverse("admin:campaigns_bulkaction_change", args=[action.pk])
+            model_admin.message_user(request, format_html(
+                '{}: running in the background; you can leave this page (<a href="{}">follow it</a>).',
+                bulk.headline(action), url))
+            background.append(url)
+    if len(background) == 1:
+        return redirect(background[0])
+    return redirect("admin:campaigns_bulkaction_changelist") if background else None
+
+
+def confirm_page(model_admin, request, queryset, *, title, lines, submit, choices=()):
+    """A confirmation page for an admin action: counts first (``lines``), never a list of every
+    object; posting it again with ``confirm`` runs the action."""
+    opts = model_admin.model._meta
+    return TemplateResponse(request, "admin/campaigns/confirm_action.html", {
+        **model_admin.admin_site.each_context(request), "title": title, "opts": opts, "lines": lines,
+        "submit": submit, "choices": choices, "action": request.POST.get("action", ""),
+        "selected": [obj.pk for obj in queryset], "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "back": reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"),
+    })
+
+
+def _open_leads(**where):
+    return Lead.objects.filter(**where).exclude(status__in=intake.WITHDRAWN)
+
+
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(CountedDeleteMixin, admin.ModelAdmin):
     form = CampaignForm
     list_display = ("name", "slug", "status", "timezone", "calling_window", "default_region", "updated_at")
     list_filter = ("status",)
@@ -74,11 +112,41 @@ class CampaignAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("created_at", "updated_at", "lead_requirements", "dashboard")
     inlines = [LeadListInline]
-    actions = ["import_csv"]
+    actions = ["import_csv", "cancel_open_leads", "archive"]
 
     @admin.action(description="Import leads from CSV", permissions=["import"])
     def import_csv(self, request, queryset):
         return _import_redirect(self, request, queryset, "campaign")
+
+    def _counts(self, queryset) -> list[str]:
+        return [f"{c.name}: {_open_leads(campaign=c).count():,} open lead(s) of {c.leads.count():,}"
+                for c in queryset]
+
+    @admin.action(description="Cancel all open leads of the campaign (stop contact at vendors)",
+                  permissions=["change"])
+    def cancel_open_leads(self, request, queryset):
+        if not request.POST.get("confirm"):
+            return confirm_page(self, request, queryset, title="Cancel all open leads?", lines=self._counts(queryset),
+                                submit="Yes, cancel them and tell their vendors to stop")
+        return run_bulk(self, request, [bulk.start(BulkAction.Kind.CANCEL, _open_leads(campaign=c), user=request.user)
+                                        for c in queryset])
+
+    @admin.action(description="Archive campaign (stop intake, withdraw its leads everywhere, keep the history)",
+                  permissions=["change"])
+    def archive(self, request, queryset):
+        if not request.POST.get("confirm"):
+            return confirm_page(self, request, queryset, title="Archive these campaigns?",
+                                lines=self._counts(queryset) + [
+                                    "Intake stops (new leads are rejected as campaign_closed); open leads are "
+                                    "cancelled and withdrawn at every vendor; leads and deliveries are kept."],
+                                submit="Yes, archive")
+        started = []
+        for campaign in queryset:
+            if campaign.status != Campaign.Status.ARCHIVED:
+                campaign.status = Campaign.Status.ARCHIVED
+                campaign.save(update_fields=["status", "updated_at"])  # intake closes; vendors follow the status
+            started.append(bulk.start(BulkAction.Kind.CANCEL, _open_leads(campaign=campaign), user=request.user))
+        return run_bulk(self, request, started)
 
     def has_import_permission(self, request):
         return request.user.has_perm("campaigns.add_lead")
@@ -109,18 +177,37 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(LeadList)
-class LeadListAdmin(admin.ModelAdmin):
+class LeadListAdmin(CountedDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "campaign", "source", "created_at")
     list_filter = ("campaign",)
     list_select_related = ("campaign",)
     search_fields = ("name", "campaign__name", "source")
     autocomplete_fields = ("campaign",)
     readonly_fields = ("created_at",)
-    actions = ["import_csv"]
+    actions = ["import_csv", "delete_lists"]
+    LIST_LEADS = [("keep", "Keep the leads; they lose the list"),
+                  ("cancel", "Cancel the open leads (vendors are told to stop), then delete the list")]
 
     @admin.action(description="Import leads from CSV", permissions=["import"])
     def import_csv(self, request, queryset):
         return _import_redirect(self, request, queryset, "lead_list")
+
+    @admin.action(description="Delete lead lists (keep or cancel their leads)", permissions=["delete"])
+    def delete_lists(self, request, queryset):
+        choice = request.POST.get("choice")
+        if not request.POST.get("confirm") or choice not in dict(self.LIST_LEADS):
+            lines = [f"{lst}: {lst.leads.count():,} lead(s), {_open_leads(lead_list=lst).count():,} open"
+                     for lst in queryset]
+            return confirm_page(self, request, queryset, title="Delete these lead lists?", lines=lines,
+                                submit="Delete", choices=self.LIST_LEADS)
+        started = []
+        for lead_list in queryset:
+            if choice == "cancel":  # the selection is recorded before the list goes
+                started.append(bulk.start(BulkAction.Kind.CANCEL, _open_leads(lead_list=lead_list), user=request.user))
+            lead_list.delete()
+        self.message_user(request, f"{len(queryset) if not started else len(started)} lead list(s) deleted.",
+                          messages.SUCCESS)
+        return run_bulk(self, request, started)
 
     def has_import_permission(self, request):
         return request.user.has_perm("campaigns.add_lead")
@@ -203,7 +290,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(CountedDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "is_active", "campaign_list", "created_at")
     list_filter = ("is_active",)
     search_fields = ("name", "slug")
@@ -419,9 +506,7 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
     @admin.action(description="Cancel selected leads (stop contact at vendors)")
     def cancel_leads(self, request, queryset):
-        count = intake.cancel_leads(queryset)
-        self.message_user(request, f"Cancelled {count} lead(s).", messages.SUCCESS)
-        self._withdrawal_messages(request, queryset, "end_contact")
+        return self._bulk(request, queryset, BulkAction.Kind.CANCEL)
 
     def _withdrawal_messages(self, request, leads, operation):
         """Say which vendors are being told, and which could not be (no API for it) or failed."""
@@ -460,39 +545,63 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
         # erasing destroys data as deleting does, so it asks for the same permission
         return request.user.has_perm("campaigns.delete_lead")
 
-    def _dnc(self, request, queryset, global_scope: bool):
+    def _bulk(self, request, queryset, kind, params=None):
+        """Run a bulk action over the selection (campaigns.bulk); when it ran in the request, also
+        say which vendors are being told."""
+        action = bulk.start(kind, queryset, user=request.user, params=params)
+        response = run_bulk(self, request, [action])
+        if action.status == BulkAction.Status.DONE and action.changed and kind != BulkAction.Kind.REDELIVER:
+            self._withdrawal_messages(request, queryset, "end_contact")
+        return response
+
+    def _dnc(self, request, queryset, kind):
         reason = request.POST.get("reason", "") or "Added from the lead admin"
-        source = f"staff:{request.user.get_username()}"
-        total = added = 0
-        withdrawn: list[int] = []
-        if global_scope:
-            phones = list(queryset.values_list("phone", flat=True).distinct())
-            result = intake.add_to_dnc(phones, campaign=None, reason=reason, source=source)
-            total, added, withdrawn = len(phones), len(result.added), result.withdrawn_ids
-        else:
-            by_campaign: dict = {}
-            for campaign_id, phone in queryset.values_list("campaign_id", "phone"):
-                by_campaign.setdefault(campaign_id, []).append(phone)
-            for campaign in Campaign.objects.filter(pk__in=by_campaign):
-                result = intake.add_to_dnc(by_campaign[campaign.pk], campaign=campaign, reason=reason, source=source)
-                total += len(by_campaign[campaign.pk])
-                added += len(result.added)
-                withdrawn += result.withdrawn_ids
-        scope = "the global DNC list" if global_scope else "their campaigns' DNC lists"
-        self.message_user(
-            request, f"{added} of {total} number(s) added to {scope} ({total - added} already listed); "
-            f"{len(withdrawn)} lead(s) withdrawn.", messages.SUCCESS,
-        )
-        if withdrawn:
-            self._withdrawal_messages(request, withdrawn, "end_contact")
+        return self._bulk(request, queryset, kind,
+                          {"reason": reason, "source": f"staff:{request.user.get_username()}"})
 
     @admin.action(description="Add numbers to their campaign's DNC list")
     def add_to_campaign_dnc(self, request, queryset):
-        self._dnc(request, queryset, global_scope=False)
+        return self._dnc(request, queryset, BulkAction.Kind.CAMPAIGN_DNC)
 
     @admin.action(description="Add numbers to the global DNC list (all campaigns)")
     def add_to_global_dnc(self, request, queryset):
-        self._dnc(request, queryset, global_scope=True)
+        return self._dnc(request, queryset, BulkAction.Kind.GLOBAL_DNC)
+
+
+@admin.register(BulkAction)
+class BulkActionAdmin(admin.ModelAdmin):
+    """Staff actions over many leads, with their progress ("Cancelling 333,333 leads — 41 %")."""
+
+    list_display = ("id", "progress", "status", "created_by", "created_at", "finished_at")
+    list_filter = ("status", "kind")
+    list_select_related = ("created_by",)
+    fields = ("kind", "status", "progress", "total", "processed", "changed", "deliveries_planned", "params",
+              "created_by", "created_at", "started_at", "heartbeat_at", "finished_at")
+    readonly_fields = fields
+    actions = ["resume"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Progress")
+    def progress(self, obj):
+        return bulk.headline(obj)
+
+    @admin.action(description="Resume selected bulk actions that stopped")
+    def resume(self, request, queryset):
+        from .tasks import enqueue_bulk_action
+
+        ids = list(queryset.filter(status__in=[BulkAction.Status.FAILED, BulkAction.Status.RUNNING])
+                   .values_list("pk", flat=True))
+        # failed ones go back to the queue and resume after their last chunk; running ones only if stalled
+        BulkAction.objects.filter(pk__in=ids, status=BulkAction.Status.FAILED).update(
+            status=BulkAction.Status.QUEUED, finished_at=None, message="")
+        for action_id in ids:
+            enqueue_bulk_action(action_id)
+        self.message_user(request, f"{len(ids)} bulk action(s) resumed from where they stopped.", messages.SUCCESS)
 
 
 @admin.register(Erasure)

@@ -15,7 +15,7 @@ import datetime as dt
 import operator
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
@@ -574,21 +574,76 @@ def _insert(pairs: list[tuple[RowResult, Lead]], campaign: Campaign) -> None:
 # --- withdrawal -------------------------------------------------------------
 
 WITHDRAWN = [Lead.Status.CANCELLED, Lead.Status.DNC, Lead.Status.ERASED]
+# Leads (or numbers) per transaction in bulk withdrawals: each chunk commits with its
+# deliveries planned, so a long run holds no lock for long and an interruption loses
+# nothing done; statements stay far below PostgreSQL's 65,535 bound parameters.
+CHUNK = 5000
+
+
+def lead_id_chunks(leads: Iterable[Lead | int] | Any, size: int = CHUNK) -> Iterator[list[int]]:
+    """The ids of ``leads`` in ascending chunks of ``size``.
+
+    A queryset is read set-wise, a chunk at a time (keyset on the primary key:
+    ``pk > last ORDER BY pk LIMIT size``), never as one Python list of every id; leads
+    changed by the caller between chunks do not shift the next one. Lead objects or ids
+    are taken as given.
+    """
+    if hasattr(leads, "values_list"):
+        queryset = leads.order_by()
+        last = 0
+        while True:
+            ids = list(queryset.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:size])
+            if not ids:
+                return
+            yield ids
+            last = ids[-1]
+    ids = sorted({getattr(lead, "pk", lead) for lead in leads})
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+class Withdrawn(NamedTuple):
+    lead_ids: list[int]  # the leads changed
+    planned: int         # withdrawal deliveries planned for them (what the signal's receivers report)
+
+
+def withdraw(lead_ids: Sequence[int], status: str, operation: str, audit_message: str) -> Withdrawn:
+    """Set the still-open leads among ``lead_ids`` to ``status``, announce them and record it in
+    the audit log, in one transaction. Callers pass at most a chunk (:func:`lead_id_chunks`)."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # one statement, the ids as one text parameter (psycopg dumps a list element by element)
+            with connection.cursor() as cursor:
+                cursor.execute("UPDATE campaigns_lead SET status = %s, updated_at = %s "
+                               "WHERE id = ANY(string_to_array(%s, ',')::bigint[]) "
+                               "AND status <> ALL(string_to_array(%s, ',')) RETURNING id",
+                               [status, djtz.now(), ",".join(map(str, lead_ids)), ",".join(WITHDRAWN)])
+                open_ids = sorted(row[0] for row in cursor.fetchall())
+        else:
+            open_ids = list(Lead.objects.select_for_update().filter(pk__in=lead_ids)
+                            .exclude(status__in=WITHDRAWN).order_by("pk").values_list("pk", flat=True))
+            Lead.objects.filter(pk__in=open_ids).update(status=status, updated_at=djtz.now())
+        planned = 0
+        if open_ids:
+            replies = leads_withdrawn.send(sender=Lead, leads=open_ids, operation=operation)
+            planned = sum(reply for _, reply in replies if isinstance(reply, int))
+            audit.record(Lead.objects.filter(pk__in=open_ids), audit_message)
+    return Withdrawn(open_ids, planned)
 
 
 def cancel_leads(leads: Iterable[Lead] | Any) -> int:
-    """Cancel leads still open and tell every vendor holding them to stop."""
-    ids = [lead.pk for lead in leads] if not hasattr(leads, "values_list") else list(leads.values_list("pk", flat=True))
-    with transaction.atomic():
-        open_leads = list(Lead.objects.select_for_update().filter(pk__in=ids).exclude(status__in=WITHDRAWN))
-        if not open_leads:
-            return 0
-        Lead.objects.filter(pk__in=[lead.pk for lead in open_leads]).update(status=Lead.Status.CANCELLED, updated_at=djtz.now())
-        for lead in open_leads:
-            lead.status = Lead.Status.CANCELLED
-        leads_withdrawn.send(sender=Lead, leads=open_leads, operation="end_contact")
-        audit.record(open_leads, "Cancelled; every vendor holding the lead is told to stop")
-    return len(open_leads)
+    """Cancel leads still open and tell every vendor holding them to stop; returns how many.
+
+    ``leads`` is a queryset (read set-wise) or Lead objects / ids; :data:`CHUNK` leads per
+    transaction. Staff selections go through ``campaigns.bulk`` (progress, background).
+    """
+    if hasattr(leads, "values_list"):
+        leads = leads.exclude(status__in=WITHDRAWN)
+    return sum(len(withdraw(ids, Lead.Status.CANCELLED, "end_contact", CANCEL_AUDIT).lead_ids)
+               for ids in lead_id_chunks(leads))
+
+
+CANCEL_AUDIT = "Cancelled; every vendor holding the lead is told to stop"
 
 
 @dataclass
@@ -598,15 +653,20 @@ class DncResult:
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (input, message)
     leads_withdrawn: int = 0
     withdrawn_ids: list[int] = field(default_factory=list)
+    withdrawals_planned: int = 0
 
 
 def add_to_dnc(
     numbers: Iterable[str], *, campaign: Campaign | None = None, reason: str = "", source: str = "",
     region: str | None = None,
 ) -> DncResult:
-    """Put numbers on the DNC list (``campaign=None``: every campaign) and withdraw their leads."""
+    """Put numbers on the DNC list (``campaign=None``: every campaign) and withdraw their leads.
+
+    Works :data:`CHUNK` numbers per transaction: each chunk lists its numbers and withdraws
+    their open leads together, so a number is never listed while its leads stay open.
+    """
     result = DncResult()
-    phones: list[str] = []
+    phones: dict[str, None] = {}
     region = region or (campaign.phone_region if campaign else None)
     for raw in numbers:
         try:
@@ -614,32 +674,53 @@ def add_to_dnc(
         except PhoneError as exc:
             result.invalid.append((str(raw), exc.message))
             continue
-        if phone not in phones:
-            phones.append(phone)
-    if not phones:
-        return result
-    with transaction.atomic():
-        scope = Q(campaign__isnull=True) if campaign is None else Q(campaign=campaign)
-        listed = {str(p) for p in DNC.objects.filter(scope, phone__in=phones).values_list("phone", flat=True)}
-        new = [p for p in phones if p not in listed]
-        DNC.objects.bulk_create(
-            [DNC(phone=p, campaign=campaign, reason=reason, source=source) for p in new], ignore_conflicts=True
-        )
-        result.added, result.already_listed = new, [p for p in phones if p in listed]
-        affected = Lead.objects.select_for_update().filter(phone__in=phones).exclude(status__in=WITHDRAWN)
-        if campaign is not None:
-            affected = affected.filter(campaign=campaign)
-        affected = list(affected)
-        if affected:
-            Lead.objects.filter(pk__in=[lead.pk for lead in affected]).update(status=Lead.Status.DNC, updated_at=djtz.now())
-            for lead in affected:
-                lead.status = Lead.Status.DNC
-            leads_withdrawn.send(sender=Lead, leads=affected, operation="dnc")
-            audit.record(affected, f"Put on the DNC list ({'campaign ' + campaign.slug if campaign else 'all campaigns'}"
-                                   f"{': ' + reason if reason else ''}); vendors told to stop")
-        result.leads_withdrawn = len(affected)
-        result.withdrawn_ids = [lead.pk for lead in affected]
+        phones[phone] = None
+    ordered = list(phones)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start:start + CHUNK]
+        with transaction.atomic():
+            added, lead_ids = _list_dnc_chunk(chunk, campaign, reason, source)
+            result.added += [p for p in chunk if p in added]
+            result.already_listed += [p for p in chunk if p not in added]
+            if lead_ids:
+                withdrawn = withdraw(lead_ids, Lead.Status.DNC, "dnc",
+                                     f"Put on the DNC list ({'campaign ' + campaign.slug if campaign else 'all campaigns'}"
+                                     f"{': ' + reason if reason else ''}); vendors told to stop")
+                result.leads_withdrawn += len(withdrawn.lead_ids)
+                result.withdrawn_ids += withdrawn.lead_ids
+                result.withdrawals_planned += withdrawn.planned
     return result
+
+
+def _list_dnc_chunk(phones: list[str], campaign: Campaign | None, reason: str, source: str) -> tuple[set[str], list[int]]:
+    """List ``phones`` (E.164) in ``campaign``'s DNC list (None: global); returns the numbers
+    newly listed and the ids of open leads with any of the numbers in that scope."""
+    if connection.vendor == "postgresql":
+        # the numbers as one text parameter (psycopg dumps a list element by element);
+        # ON CONFLICT skips what is listed already, RETURNING tells what was added
+        joined = ",".join(phones)
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO campaigns_dnc (phone, campaign_id, reason, source, created_at) "
+                           "SELECT unnest(string_to_array(%s, ',')), %s, %s, %s, %s ON CONFLICT DO NOTHING "
+                           "RETURNING phone", [joined, campaign.pk if campaign else None, reason, source, djtz.now()])
+            added = {row[0] for row in cursor.fetchall()}
+            sql = ("SELECT id FROM campaigns_lead WHERE phone = ANY(string_to_array(%s, ',')) "
+                   "AND status <> ALL(string_to_array(%s, ','))")
+            params = [joined, ",".join(WITHDRAWN)]
+            if campaign is not None:
+                sql, params = sql + " AND campaign_id = %s", params + [campaign.pk]
+            with planner(seqscan=False):  # the phone index, whatever the statistics (see existing_leads)
+                cursor.execute(sql + " ORDER BY id", params)
+            return added, [row[0] for row in cursor.fetchall()]
+    scope = Q(campaign__isnull=True) if campaign is None else Q(campaign=campaign)
+    listed = {str(p) for p in DNC.objects.filter(scope, phone__in=phones).values_list("phone", flat=True)}
+    new = [p for p in phones if p not in listed]
+    DNC.objects.bulk_create([DNC(phone=p, campaign=campaign, reason=reason, source=source) for p in new],
+                            ignore_conflicts=True)
+    affected = Lead.objects.filter(phone__in=phones).exclude(status__in=WITHDRAWN)
+    if campaign is not None:
+        affected = affected.filter(campaign=campaign)
+    return set(new), list(affected.order_by("pk").values_list("pk", flat=True))
 
 
 # --- erase (GDPR: the right to erasure) ----------------------------------------

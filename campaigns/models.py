@@ -400,3 +400,54 @@ class ImportJob(models.Model):
 
     def __str__(self):
         return f"Import {self.pk}: {self.original_name}"
+
+
+class BulkAction(models.Model):
+    """A staff action over many leads (cancel, DNC, …): the selection is kept as rows of
+    :class:`BulkActionLead` and worked a chunk per transaction, in the request when small,
+    in the background otherwise (``campaigns.bulk``). A chunk's leads leave the selection
+    in the transaction that changes them, so a crashed run resumes exactly where it stopped."""
+
+    class Kind(models.TextChoices):
+        CANCEL = "cancel", "Cancel leads"
+        CAMPAIGN_DNC = "campaign_dnc", "Add numbers to their campaign's DNC list"
+        GLOBAL_DNC = "global_dnc", "Add numbers to the global DNC list"
+        REDELIVER = "redeliver", "Re-deliver leads to their vendors"  # implemented by vendors (bulk.register)
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    params = models.JSONField(default=dict, blank=True, help_text="The action's options (DNC reason, source).")
+    total = models.PositiveIntegerField(default=0, help_text="Leads selected.")
+    processed = models.PositiveIntegerField(default=0, help_text="Selected leads worked through.")
+    changed = models.PositiveIntegerField(default=0, help_text="Leads changed (the others were already withdrawn).")
+    deliveries_planned = models.PositiveIntegerField(
+        default=0, help_text="Deliveries planned at vendors: withdrawals (end_contact, dnc), or pushes sent again.")
+    message = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    api_key = models.ForeignKey("ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                help_text="The partner API key that asked (partner API bulk operations).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} ({self.total:,} leads)"
+
+
+class BulkActionLead(models.Model):
+    """One selected lead of a bulk action not yet worked (no foreign key to the lead: the
+    selection is a snapshot of what staff selected)."""
+
+    pk = models.CompositePrimaryKey("action", "lead_id")
+    action = models.ForeignKey(BulkAction, on_delete=models.CASCADE, related_name="+")
+    lead_id = models.BigIntegerField()

@@ -7,7 +7,8 @@ from django.dispatch import Signal
 
 # kwargs: leads (list[Lead]) - newly accepted leads
 leads_accepted = Signal()
-# kwargs: leads (list[Lead]), operation ("end_contact" | "dnc" | "erase")
+# kwargs: leads (the withdrawn leads: lead ids, or Lead objects), operation ("end_contact" | "dnc" | "erase");
+# bulk withdrawals send ids (a chunk of campaigns.intake.CHUNK at most) to build no objects
 leads_withdrawn = Signal()
 # kwargs: campaign, old, new - a campaign's status changed (sent after save)
 campaign_status_changed = Signal()

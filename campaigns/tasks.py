@@ -37,3 +37,26 @@ def resume_stalled_imports() -> list[int]:
 def delete_abandoned_uploads() -> int:
     """Schedule hourly: uploads nobody finished mapping in IMPORT_ABANDONED_HOURS go, with their files."""
     return imports.delete_abandoned_uploads()
+
+
+def run_bulk_action(action_id: int) -> str:
+    """Run or resume one BulkAction; re-enqueues itself if the time slice runs out."""
+    from . import bulk
+
+    status = bulk.run(action_id, deadline=time.monotonic() + _slice_seconds())
+    if status == "continue":
+        enqueue_bulk_action(action_id)
+    return status
+
+
+def enqueue_bulk_action(action_id: int) -> str:
+    from django_q.tasks import async_task
+
+    return async_task("campaigns.tasks.run_bulk_action", action_id, task_name=f"bulk-{action_id}-{time.time_ns()}")
+
+
+def resume_stalled_bulk_actions() -> list[int]:
+    """Schedule every few minutes: re-enqueues bulk actions whose worker died mid-way."""
+    from . import bulk
+
+    return bulk.resume_stalled()

@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "phonenumber_field",
+    "leadhub.postgres",  # registers the long-__in lookup (see leadhub/postgres)
     "campaigns",
     "vendors",  # before django_q: its qcluster command (a clean stop) replaces django-q2's
     "django_q",
@@ -158,6 +159,10 @@ else:
     # Server-side parameter binding lets psycopg prepare statements that run often
     # (claims, result writes): their planning cost more than their execution.
     _db.setdefault("OPTIONS", {}).setdefault("server_side_binding", env.bool("DB_SERVER_SIDE_BINDING", default=True))
+    # A prepared statement takes at most 65,535 parameters: this backend tells Django so
+    # (bulk operations and the delete collector chunk) and binds long __in lists as one array.
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        _db["ENGINE"] = "leadhub.postgres"
 _db.setdefault("TEST", {})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -190,6 +195,10 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=300)  # no heartbeat this long: resume the import
 # an upload left at the mapping step this long is deleted with its file (hourly clean-up)
 IMPORT_ABANDONED_HOURS = env.int("IMPORT_ABANDONED_HOURS", default=24)
+# staff actions over more leads than this run in the background with progress (campaigns.bulk)
+BULK_INLINE_MAX = env.int("BULK_INLINE_MAX", default=10_000)
+# PostgreSQL connections working one bulk action at once (each takes 5,000 leads per transaction)
+BULK_LANES = env.int("BULK_LANES", default=2)
 
 # --- cache (API throttling counters): shared Redis when REDIS_URL is set --------
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env.str("REDIS_URL")}
@@ -291,6 +300,7 @@ SPECTACULAR_SETTINGS = {
         "WeekdayEnum": "campaigns.models.WEEKDAYS",
         "DeliveryStatusEnum": "vendors.models.Delivery.Status",
         "DeliveryOperationEnum": "vendors.models.Delivery.Operation",
+        "BulkActionStatusEnum": "campaigns.models.BulkAction.Status",
     },
 }
 

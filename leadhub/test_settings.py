@@ -18,5 +18,6 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
 SECURE_SSL_REDIRECT = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DELIVERY_THREADS = 1  # test transactions are invisible to other threads' connections
+BULK_LANES = 1  # likewise (tests of the lanes use transactional test databases)
 DELIVERY_BACKOFF_BASE_SECONDS = 5
 DELIVERY_LINGER_SECONDS = 0  # tests step through retries themselves

@@ -9,8 +9,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from campaigns.admin import CampaignAdmin, LeadAdmin, LeadForm
+from campaigns import bulk
+from campaigns.admin import CampaignAdmin, LeadAdmin, LeadForm, run_bulk
+from campaigns.models import BulkAction
 from campaigns.paginators import EstimatedCountPaginator
+from leadhub.deletion import CountedDeleteMixin
 
 from . import counts, registry, services
 from .integrations.base import VendorError
@@ -76,7 +79,7 @@ class DestinationInline(admin.TabularInline):
 
 
 @admin.register(VendorAccount)
-class VendorAccountAdmin(admin.ModelAdmin):
+class VendorAccountAdmin(CountedDeleteMixin, admin.ModelAdmin):
     form = VendorAccountForm
     list_display = ("name", "kind", "base_url", "is_enabled", "circuit", "timeout_seconds", "max_requests_per_second",
                     "credential_keys")
@@ -128,7 +131,7 @@ class VendorAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(Destination)
-class DestinationAdmin(admin.ModelAdmin):
+class DestinationAdmin(CountedDeleteMixin, admin.ModelAdmin):
     form = DestinationForm
     list_display = ("__str__", "campaign", "account", "kind", "remote_ref", "is_enabled", "has_secret", "remote_status")
     list_filter = ("is_enabled", "account__kind", "account", "campaign")
@@ -269,6 +272,14 @@ LeadForm.vendors_holding = staticmethod(vendors_holding)  # the lead form refuse
 
 
 LeadAdmin.inlines = [*LeadAdmin.inlines, DeliveryInline]
+
+
+@admin.action(description="Re-deliver selected leads (push again where it failed, was rejected or skipped)")
+def redeliver_leads(modeladmin, request, queryset):
+    return run_bulk(modeladmin, request, [bulk.start(BulkAction.Kind.REDELIVER, queryset, user=request.user)])
+
+
+LeadAdmin.actions = [*LeadAdmin.actions, redeliver_leads]
 CampaignAdmin.inlines = [*CampaignAdmin.inlines, CampaignDestinationInline]
 
 

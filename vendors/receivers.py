@@ -13,11 +13,12 @@ def plan_push(sender, leads, **kwargs):
 
 
 @receiver(leads_withdrawn, dispatch_uid="vendors.plan_withdrawal")
-def plan_withdrawal(sender, leads, operation, **kwargs):
-    services.plan_withdrawal(leads, operation)
+def plan_withdrawal(sender, leads, operation, **kwargs) -> int:
+    planned = services.plan_withdrawal(leads, operation)  # the sender counts the deliveries planned
     if operation == "erase":  # sent before intake wipes the leads: their details are still here
         services.forget_personal_details([lead.pk for lead in leads],
                                          [services.personal_details(lead) for lead in leads])
+    return planned
 
 
 @receiver(campaign_status_changed, dispatch_uid="vendors.sync_campaign_status")

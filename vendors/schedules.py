@@ -13,6 +13,9 @@ SCHEDULES = [
     # the dashboard's counters: fold the day's delta rows into one row per key
     {"name": "leadhub: compact dashboard counts", "func": "vendors.tasks.compact_counts", "schedule_type": "I",
      "minutes": 1},
+    # bulk staff actions (campaigns.bulk) whose worker died: resume them after the last committed chunk
+    {"name": "leadhub: resume stalled bulk actions", "func": "campaigns.tasks.resume_stalled_bulk_actions",
+     "schedule_type": "I", "minutes": 5},
     # Idempotency-Key records are kept 24 h
     {"name": "leadhub: purge idempotency keys", "func": "campaigns.api.idempotency.purge_expired",
      "schedule_type": "H", "minutes": None},

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns import intake, requirements, withdrawals
-from campaigns.models import WEEKDAYS, Campaign, Lead
+from campaigns.models import WEEKDAYS, BulkAction, Campaign, Lead
 
 from .exceptions import REJECTION_STATUS
 
@@ -298,6 +298,29 @@ class EraseResultSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Lead.Status.choices)
     erased = serializers.BooleanField(help_text="False when the lead was already erased.")
     withdrawal = WithdrawalOutcomeSerializer(many=True, help_text=WITHDRAWAL_HELP)
+
+
+class BulkCancelSerializer(serializers.Serializer):
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1, max_length=10_000,
+        help_text="Ids of your leads to cancel, at most 10,000 per request.")
+
+
+class BulkActionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=BulkAction.Kind.choices)
+    status = serializers.ChoiceField(choices=BulkAction.Status.choices,
+                                     help_text="queued or running: follow it at GET /api/v1/bulk-actions/{id}/.")
+    total = serializers.IntegerField(help_text="Leads selected (the ids that are yours).")
+    processed = serializers.IntegerField(help_text="Selected leads worked through so far.")
+    percent = serializers.IntegerField(min_value=0, max_value=100)
+    changed = serializers.IntegerField(help_text="Leads cancelled (the others were already cancelled or on DNC).")
+    deliveries_planned = serializers.IntegerField(help_text="Withdrawals planned at the vendors holding them.")
+    message = serializers.CharField(help_text="Progress, or the outcome once done or failed.")
+
+
+class BulkCancelResultSerializer(BulkActionSerializer):
+    not_found = serializers.IntegerField(help_text="Ids given that are not leads of yours (nothing done to them).")
 
 
 class LeadFilterSerializer(serializers.Serializer):

@@ -11,8 +11,8 @@ from rest_framework import generics, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from campaigns import intake, requirements, withdrawals
-from campaigns.models import DNC, Lead
+from campaigns import bulk, intake, requirements, withdrawals
+from campaigns.models import DNC, BulkAction, Lead
 from campaigns.phones import PhoneError, parse_phone
 
 from . import scoping
@@ -22,6 +22,9 @@ from .idempotency import IdempotentPostMixin
 from .pagination import PAGING_EXAMPLE, LeadCursorPagination
 from .schema import DRY_RUN_PARAM, IDEMPOTENCY_PARAM, error_responses
 from .serializers import (
+    BulkActionSerializer,
+    BulkCancelResultSerializer,
+    BulkCancelSerializer,
     BulkLeadCreateDocSerializer,
     BulkLeadCreateSerializer,
     BulkResultSerializer,
@@ -290,6 +293,49 @@ class LeadEraseView(PartnerView):
         lead.refresh_from_db(fields=["status"])
         return Response({"id": lead.pk, "status": lead.status, "erased": bool(outcome.erased),
                          "withdrawal": withdrawals.per_lead([lead.pk]).get(lead.pk, [])})
+
+
+def bulk_action_body(action: BulkAction) -> dict:
+    return {"id": action.pk, "kind": action.kind, "status": action.status, "total": action.total,
+            "processed": action.processed, "percent": bulk.percent(action), "changed": action.changed,
+            "deliveries_planned": action.deliveries_planned, "message": bulk.headline(action)}
+
+
+@extend_schema(
+    tags=["leads"], summary="Cancel many leads and withdraw them at their vendors",
+    description=(
+        "Up to 10,000 lead ids. The same bulk action staff use: the leads are cancelled 5,000 per transaction "
+        "and every vendor holding one is told to stop. Answers 200 with the outcome when it ran at once, or "
+        "202 while it runs in the background (follow it at `GET /api/v1/bulk-actions/{id}/`). Ids that are "
+        "not your leads are counted in `not_found` and left alone; leads already cancelled or on DNC are "
+        "selected but not changed."
+    ),
+    request=BulkCancelSerializer, parameters=[IDEMPOTENCY_PARAM],
+    responses={200: BulkCancelResultSerializer, 202: BulkCancelResultSerializer,
+               **error_responses(400, 401, 409, 422, 429)},
+)
+class LeadBulkCancelView(PartnerView):
+    @extend_schema(operation_id="v1_leads_bulk_cancel")  # /leads/{id}/cancel/ has v1_leads_cancel_create
+    def post(self, request, *args, **kwargs):
+        serializer = BulkCancelSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        ids = set(serializer.validated_data["ids"])
+        action = bulk.start(BulkAction.Kind.CANCEL, scoping.leads_for(request.auth).filter(pk__in=ids),
+                            api_key=request.auth, params={"source": partner_source(request)})
+        finished = action.status in (BulkAction.Status.DONE, BulkAction.Status.FAILED)
+        return Response({**bulk_action_body(action), "not_found": len(ids) - action.total},
+                        status=status.HTTP_200_OK if finished else status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(
+    tags=["leads"], summary="Follow a bulk operation",
+    description="Progress and outcome of a bulk operation this partner started.",
+    responses={200: BulkActionSerializer, **error_responses(401, 404, 429)},
+)
+class BulkActionDetailView(PartnerView):
+    def get(self, request, pk, *args, **kwargs):
+        action = get_object_or_404(BulkAction, pk=pk, api_key__partner_id=request.auth.partner_id)
+        return Response(bulk_action_body(action))
 
 
 # --- DNC -------------------------------------------------------------------------------

@@ -34,8 +34,8 @@ def test_the_schema_describes_every_endpoint_error_and_header(client):
     doc = r.json()
     paths = doc["paths"]
     assert set(paths) == {"/api/v1/campaigns/", "/api/v1/leads/", "/api/v1/leads/bulk/", "/api/v1/leads/{id}/",
-                          "/api/v1/leads/{id}/cancel/", "/api/v1/leads/{id}/erase/", "/api/v1/dnc/",
-                          "/api/v1/dnc/check/"}
+                          "/api/v1/leads/{id}/cancel/", "/api/v1/leads/{id}/erase/", "/api/v1/leads/cancel/",
+                          "/api/v1/bulk-actions/{id}/", "/api/v1/dnc/", "/api/v1/dnc/check/"}
     schemes = doc["components"]["securitySchemes"]
     assert schemes["ApiKeyAuth"] == {**schemes["ApiKeyAuth"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
     assert set(doc["components"]["schemas"]["Error"]["properties"]) == {"code", "message", "fields"}

@@ -65,7 +65,7 @@ def test_cancel_action_cancels_selected_leads(staff_client, campaign, make_lead)
     a, b = make_lead(campaign), make_lead(campaign)
     response = staff_client.post(reverse("admin:campaigns_lead_changelist"),
                                  {"action": "cancel_leads", "_selected_action": [a.pk]}, follow=True)
-    assert "Cancelled 1 lead" in response.content.decode()
+    assert "Cancelled 1 of 1 selected leads" in response.content.decode()
     a.refresh_from_db(), b.refresh_from_db()
     assert (a.status, b.status) == ("cancelled", "new")
 

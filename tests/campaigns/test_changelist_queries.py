@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import DNC, ApiKey, Campaign, Erasure, ImportJob, Lead, LeadList, Partner
+from campaigns.models import DNC, ApiKey, BulkAction, Campaign, Erasure, ImportJob, Lead, LeadList, Partner
 from vendors.models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
 
 _seq = itertools.count()
@@ -28,6 +28,7 @@ CHANGELISTS = {
     Partner: "campaigns_partner",
     DNC: "campaigns_dnc",
     ImportJob: "campaigns_importjob",
+    BulkAction: "campaigns_bulkaction",
     ApiKey: "campaigns_apikey",
     Erasure: "campaigns_erasure",
     VendorAccount: "vendors_vendoraccount",
@@ -67,6 +68,8 @@ def _fill(n, user):
         ImportJob.objects.create(campaign=campaign, lead_list=lead_list, original_name=f"f{i}.csv",
                                  file=f"imports/f{i}.csv", status="done", total_rows=10, processed_rows=10,
                                  counts={"accepted": 9, "duplicate": 1}, created_by=user)
+        BulkAction.objects.create(kind="cancel", status="running", total=10, processed=4, changed=3,
+                                  created_by=user)
 
 
 def _queries(client, url):

@@ -76,7 +76,7 @@ def test_the_cancel_action_names_the_vendors_that_could_not_be_told(staff_client
     [lead] = delivered(open_campaign, row(1))
     html = staff_client.post(URL, {"action": "cancel_leads", "_selected_action": [lead.pk]},
                              follow=True).content.decode()
-    assert "Cancelled 1 lead(s)." in html
+    assert "Cancelled 1 of 1 selected leads" in html
     assert "Aktify sandbox: being told for 1" in html
     assert ("Aimylogic sandbox could not be told for 1 lead(s): Aimylogic has no API for stop contacting a lead."
             in html)
@@ -88,7 +88,7 @@ def test_the_dnc_action_names_the_vendors_that_could_not_be_told(staff_client, o
     [lead] = delivered(open_campaign, row(1))
     html = staff_client.post(URL, {"action": "add_to_global_dnc", "_selected_action": [lead.pk]},
                              follow=True).content.decode()
-    assert "1 lead(s) withdrawn." in html
+    assert "1 open lead(s) with them withdrawn" in html
     assert ("Aimylogic sandbox could not be told for 1 lead(s): Aimylogic has no API for stop contacting a lead."
             in html)
 

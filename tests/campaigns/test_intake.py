@@ -16,7 +16,7 @@ def announced():
         seen["accepted"].extend(leads)
 
     def on_withdraw(sender, leads, operation, **kw):
-        seen["withdrawn"].append((operation, [lead.pk for lead in leads]))
+        seen["withdrawn"].append((operation, [getattr(lead, "pk", lead) for lead in leads]))
 
     leads_accepted.connect(on_accept)
     leads_withdrawn.connect(on_withdraw)

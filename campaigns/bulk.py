@@ -1,0 +1,248 @@
+"""Staff actions over many leads as jobs: cancel, add to a campaign's or the global DNC list.
+
+One path for every size. :func:`start` records a :class:`BulkAction` and its selection
+(one ``INSERT … SELECT`` of the queryset's ids into ``BulkActionLead``: set-wise, a
+snapshot of what the staff member selected), then works it in the request when it is at
+most ``BULK_INLINE_MAX`` leads (10,000 by default) or hands it to a worker otherwise.
+
+:func:`run` works the selection in ascending lead id, :data:`campaigns.intake.CHUNK`
+leads per transaction: each transaction takes its leads out of the selection, changes
+them and moves the job's counters, so a worker that dies loses nothing and repeats
+nothing: what is left selected is what is left to do, and the next run (re-enqueued by
+:func:`resume_stalled`, or the "Resume" admin action) continues with it. Like imports,
+a run stops inside its time slice and re-enqueues itself.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone as djtz
+
+from leadhub.planner import planner
+
+from . import intake
+from .models import BulkAction, BulkActionLead, Campaign, Lead
+
+Kind = BulkAction.Kind
+
+
+@dataclass(frozen=True)
+class Action:
+    running: str  # "Cancelling {total} leads" (the headline adds " — 41 %")
+    done: str     # "Cancelled {changed} of {total} selected leads; {planned} withdrawal(s) planned"
+    apply: Callable[[BulkAction, list[int]], tuple[int, int]]  # lead ids -> (leads changed, deliveries planned)
+
+
+def _cancel(action: BulkAction, lead_ids: list[int]) -> tuple[int, int]:
+    withdrawn = intake.withdraw(lead_ids, Lead.Status.CANCELLED, "end_contact", intake.CANCEL_AUDIT)
+    return len(withdrawn.lead_ids), withdrawn.planned
+
+
+def _dnc(action: BulkAction, lead_ids: list[int]) -> tuple[int, int]:
+    """The selected leads' numbers onto the DNC list; every open lead with them is withdrawn."""
+    reason, source = action.params.get("reason", ""), action.params.get("source", "")
+    by_campaign: dict[int | None, list[str]] = {}
+    for campaign_id, phone in Lead.objects.filter(pk__in=lead_ids).values_list("campaign_id", "phone"):
+        by_campaign.setdefault(None if action.kind == Kind.GLOBAL_DNC else campaign_id, []).append(str(phone))
+    campaigns = Campaign.objects.in_bulk([c for c in by_campaign if c is not None])
+    changed = planned = 0
+    for campaign_id, phones in by_campaign.items():
+        result = intake.add_to_dnc(phones, campaign=campaigns.get(campaign_id), reason=reason, source=source)
+        changed += result.leads_withdrawn
+        planned += result.withdrawals_planned
+    return changed, planned
+
+
+ACTIONS: dict[str, Action] = {
+    Kind.CANCEL: Action("Cancelling {total} leads", "Cancelled {changed} of {total} selected leads; "
+                        "{planned} withdrawal(s) planned at vendors", _cancel),
+    Kind.CAMPAIGN_DNC: Action("Adding the numbers of {total} leads to their campaigns' DNC lists",
+                              "Numbers of {total} leads added to their campaigns' DNC lists; {changed} open "
+                              "lead(s) with them withdrawn; {planned} withdrawal(s) planned at vendors", _dnc),
+    Kind.GLOBAL_DNC: Action("Adding the numbers of {total} leads to the global DNC list",
+                            "Numbers of {total} leads added to the global DNC list; {changed} open lead(s) "
+                            "with them withdrawn; {planned} withdrawal(s) planned at vendors", _dnc),
+}
+
+
+
+
+def register(kind: str, action: Action) -> None:
+    """Add an action implemented outside campaigns (vendors registers re-delivery: campaigns
+    never imports vendors)."""
+    ACTIONS[kind] = action
+
+
+def _fill(template: str, action: BulkAction) -> str:
+    return template.format(total=f"{action.total:,}", changed=f"{action.changed:,}",
+                           planned=f"{action.deliveries_planned:,}")
+
+
+def _stale_after() -> dt.timedelta:
+    return dt.timedelta(seconds=getattr(settings, "IMPORT_STALE_SECONDS", 300))
+
+
+def start(kind: str, leads, *, user=None, api_key=None, params: dict | None = None) -> BulkAction:
+    """Record the action and its selection (``leads``: a Lead queryset), then run it here when
+    small, or queue it. The returned action says which (``status``). Staff (``user``) and the
+    partner API (``api_key``) both start their bulk operations here."""
+    with transaction.atomic():
+        action = BulkAction.objects.create(kind=kind, params=params or {}, created_by=user, api_key=api_key)
+        action.total = _snapshot(action, leads)
+        action.save(update_fields=["total"])
+    if action.total <= settings.BULK_INLINE_MAX:
+        run(action.pk)
+    else:
+        from .tasks import enqueue_bulk_action
+
+        transaction.on_commit(lambda: enqueue_bulk_action(action.pk))
+    action.refresh_from_db()
+    return action
+
+
+def _snapshot(action: BulkAction, leads) -> int:
+    """Copy the ids of the selection into BulkActionLead in one statement; returns how many."""
+    sql, params = leads.order_by().values_list("pk").distinct().query.sql_with_params()
+    table = connection.ops.quote_name(BulkActionLead._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} (action_id, lead_id) SELECT %s, s.* FROM ({sql}) s",
+                       [action.pk, *params])
+        return cursor.rowcount
+
+
+def claim(action_id: int) -> BulkAction | None:
+    """Take a queued action, or a running one whose runner stopped (heartbeat too old)."""
+    now = djtz.now()
+    claimable = Q(status=BulkAction.Status.QUEUED) | Q(status=BulkAction.Status.RUNNING,
+                                                        heartbeat_at__lt=now - _stale_after())
+    if not BulkAction.objects.filter(claimable, pk=action_id).update(status=BulkAction.Status.RUNNING,
+                                                                      heartbeat_at=now):
+        return None
+    BulkAction.objects.filter(pk=action_id, started_at__isnull=True).update(started_at=now)
+    return BulkAction.objects.get(pk=action_id)
+
+
+def lanes() -> int:
+    """Connections working one action at once (PostgreSQL; SQLite has one writer at a time)."""
+    return max(1, settings.BULK_LANES) if connection.vendor == "postgresql" else 1
+
+
+def run(action_id: int, *, deadline: float | None = None, chunk: int | None = None,
+        max_chunks: int | None = None) -> str:
+    """Run or resume one action; returns its status, or "continue" when ``deadline`` (or
+    ``max_chunks``) came first and the caller should run it again.
+
+    ``BULK_LANES`` threads, each with its own connection, take chunks in turn (``SKIP LOCKED``:
+    never the same leads): one chunk's commit and index writes overlap the next chunk's."""
+    action = claim(action_id)
+    if action is None:
+        return BulkAction.objects.filter(pk=action_id).values_list("status", flat=True).first() or "missing"
+    lane = _Lane(action, chunk or intake.CHUNK, deadline, max_chunks)
+    if lanes() == 1 or connection.in_atomic_block:  # other connections would not see our transaction
+        lane.work()
+    else:
+        close_old_connections()
+        with ThreadPoolExecutor(max_workers=lanes(), thread_name_prefix="bulk") as pool:
+            for future in [pool.submit(lane.work_in_thread) for _ in range(lanes())]:
+                future.result()
+    if lane.error is not None:
+        action.refresh_from_db()
+        BulkAction.objects.filter(pk=action.pk).update(
+            status=BulkAction.Status.FAILED, finished_at=djtz.now(),
+            message=f"{type(lane.error).__name__}: {lane.error}. Stopped after {action.processed:,} of "
+                    f"{action.total:,} leads; those stay done. Resume it from the list of bulk actions.")
+        return BulkAction.Status.FAILED
+    if lane.paused:
+        BulkAction.objects.filter(pk=action.pk).update(status=BulkAction.Status.QUEUED)
+        return "continue"
+    action.refresh_from_db()
+    action.status, action.finished_at = BulkAction.Status.DONE, djtz.now()
+    action.message = _fill(ACTIONS[action.kind].done, action) + "."
+    action.save(update_fields=["status", "finished_at", "message"])
+    return action.status
+
+
+class _Lane:
+    """Takes chunks of one action until none is left, the deadline passes or a chunk fails
+    (shared by every lane of the run: each stops after its current chunk)."""
+
+    def __init__(self, action: BulkAction, size: int, deadline: float | None, max_chunks: int | None):
+        self.action, self.size, self.deadline, self.max_chunks = action, size, deadline, max_chunks
+        self.apply = ACTIONS[action.kind].apply
+        self.chunks = 0
+        self.paused = False
+        self.error: Exception | None = None
+        self.lock = threading.Lock()
+
+    def work(self) -> None:
+        try:
+            while self.error is None and not self.paused:
+                with transaction.atomic():
+                    ids = _take(self.action, self.size)
+                    if not ids:
+                        return
+                    changed, planned = self.apply(self.action, ids)
+                    BulkAction.objects.filter(pk=self.action.pk).update(
+                        processed=F("processed") + len(ids), changed=F("changed") + changed,
+                        deliveries_planned=F("deliveries_planned") + planned, heartbeat_at=djtz.now())
+                with self.lock:
+                    self.chunks += 1
+                    if (self.deadline is not None and time.monotonic() > self.deadline) or \
+                            self.chunks == self.max_chunks:
+                        self.paused = True
+        except Exception as exc:  # noqa: BLE001 - reported on the action; done chunks stay done
+            self.error = exc
+
+    def work_in_thread(self) -> None:
+        try:
+            self.work()
+        finally:
+            connection.close()
+
+
+def _take(action: BulkAction, size: int) -> list[int]:
+    """Remove the next ``size`` selected leads from the action's selection and return their ids
+    (ascending). Inside the chunk's transaction: if the chunk fails, they are selected again."""
+    table = connection.ops.quote_name(BulkActionLead._meta.db_table)
+    # the (action, lead) primary key gives the next ids in order, whatever the statistics of a
+    # selection just written say
+    # (PostgreSQL: lanes skip each other's chunks)
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    with planner(seqscan=False), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE action_id = %s AND lead_id IN "
+                       f"(SELECT lead_id FROM {table} WHERE action_id = %s ORDER BY lead_id LIMIT %s{skip_locked}) "
+                       "RETURNING lead_id", [action.pk, action.pk, size])
+        return sorted(row[0] for row in cursor.fetchall())
+
+
+def resume_stalled() -> list[int]:
+    """Re-enqueue running actions whose heartbeat stopped (a worker died); returns their ids."""
+    from .tasks import enqueue_bulk_action
+
+    stale = djtz.now() - _stale_after()
+    ids = list(BulkAction.objects.filter(status=BulkAction.Status.RUNNING, heartbeat_at__lt=stale)
+               .values_list("pk", flat=True))
+    for action_id in ids:
+        enqueue_bulk_action(action_id)
+    return ids
+
+
+def percent(action: BulkAction) -> int:
+    if action.status == BulkAction.Status.DONE:
+        return 100
+    return min(99, action.processed * 100 // action.total) if action.total else 0
+
+
+def headline(action: BulkAction) -> str:
+    """"Cancelling 333,333 leads — 41 %" while it runs; its outcome once done or failed."""
+    if action.status in (BulkAction.Status.DONE, BulkAction.Status.FAILED) and action.message:
+        return action.message
+    return f"{_fill(ACTIONS[action.kind].running, action)} — {percent(action)} %"

@@ -1,0 +1,90 @@
+"""No query breaks on its size under server-side binding (issue 17, item 1).
+
+Each bulk path runs over more leads (or numbers) than a prepared statement can
+bind parameters for; each failed with "number of parameters must be between 0
+and 65535" before LeadHub's backend and the set-wise bulk paths.
+"""
+import csv
+import io
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from campaigns import intake
+from campaigns.models import DNC, Lead, LeadList
+from vendors import services
+from vendors.models import Delivery
+
+from .conftest import MANY, load_accepted_pushes, load_leads, phones
+
+pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db]
+
+
+def test_the_connection_binds_server_side_and_django_knows_the_limit():
+    assert connection.settings_dict["OPTIONS"]["server_side_binding"] is True
+    assert connection.features.max_query_params == 65_535
+    assert connection.ops.bulk_batch_size(["phone", "campaign", "reason", "source", "created_at"], range(MANY)) == 13_107
+
+
+def test_a_long_in_list_is_one_array_parameter(campaign):
+    ids = load_leads(campaign)
+    assert Lead.objects.filter(pk__in=ids).count() == MANY
+    assert Lead.objects.filter(campaign__in=[campaign.pk] * 2000, pk__in=ids[:5]).count() == 5  # a FK lookup too
+    sql = str(Lead.objects.filter(pk__in=ids).values("pk").query.sql_with_params()[0])
+    assert "= ANY(%s::bigint[])" in sql
+
+
+def test_djangos_delete_collector_removes_leads_with_their_deliveries(campaign, destination):
+    load_leads(campaign)
+    load_accepted_pushes(campaign, destination)
+    deleted, per_model = Lead.objects.filter(campaign=campaign).delete()
+    assert per_model == {"vendors.Delivery": MANY, "campaigns.Lead": MANY}
+    assert not Delivery.objects.exists()
+
+
+def test_cancel_leads_of_a_campaign_withdraws_every_lead_and_plans_each_withdrawal(campaign, destination):
+    load_leads(campaign)
+    load_accepted_pushes(campaign, destination)
+    assert intake.cancel_leads(Lead.objects.filter(campaign=campaign)) == MANY
+    assert Lead.objects.filter(campaign=campaign, status="cancelled").count() == MANY
+    assert Delivery.objects.filter(operation="end_contact", status="pending", destination=destination).count() == MANY
+    assert intake.cancel_leads(Lead.objects.filter(campaign=campaign)) == 0
+
+
+def test_plan_withdrawal_of_a_long_list_plans_every_lead_and_skips_pending_pushes(campaign, destination):
+    ids = load_leads(campaign)
+    load_accepted_pushes(campaign, destination)
+    Delivery.objects.filter(lead_id__in=ids[:10]).update(status="pending")  # not sent yet
+    assert services.plan_withdrawal(ids, "dnc") == 2 * (MANY - 10)  # end_contact + dnc per held lead
+    assert Delivery.objects.filter(operation="push", status="skipped", code="dnc").count() == 10
+    assert services.plan_withdrawal(ids, "dnc") == 0  # planned once
+
+
+def test_add_to_dnc_lists_every_number_and_withdraws_their_leads(campaign, destination):
+    load_leads(campaign)
+    load_accepted_pushes(campaign, destination)
+    result = intake.add_to_dnc(phones(), campaign=None, reason="bulk", source="test")
+    assert len(result.added) == MANY and result.leads_withdrawn == MANY
+    assert DNC.objects.filter(campaign__isnull=True).count() == MANY
+    assert Lead.objects.filter(status="dnc").count() == MANY
+    assert Delivery.objects.filter(operation="dnc").count() == MANY
+    again = intake.add_to_dnc(phones(10), campaign=None)
+    assert len(again.already_listed) == 10 and again.leads_withdrawn == 0
+
+
+def test_deleting_a_lead_list_keeps_its_leads_without_the_list(campaign):
+    lead_list = LeadList.objects.create(campaign=campaign, name="Big list")
+    load_leads(campaign, lead_list=lead_list)
+    lead_list.delete()
+    assert Lead.objects.filter(campaign=campaign, lead_list__isnull=True).count() == MANY
+
+
+def test_export_of_every_lead_of_a_campaign_streams_them_all(staff_client, campaign):
+    load_leads(campaign)
+    response = staff_client.post(reverse("admin:campaigns_lead_changelist") + f"?campaign__id__exact={campaign.pk}",
+                                 {"action": "export_csv", "select_across": "1", "index": "0",
+                                  "_selected_action": ["0"]})
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert len(rows) == MANY + 1 and rows[1][0].isdigit()
