@@ -692,7 +692,7 @@ def retry_delay(attempts: int, retry_after: float | None, jitter: float | None =
 def _record(deliveries, results, released, calls, exchanges, account, operation, now, outcome) -> None:
     done = timezone.now()
     jitter = random.random()  # one draw per claim: the items of one request come due together again
-    attempts: list[DeliveryAttempt] = []
+    attempts: list[tuple[DeliveryAttempt, Call | None]] = []
     changed: list[Delivery] = []
     accepted_pushes: list[Delivery] = []
     for result in results:
@@ -727,8 +727,7 @@ def _record(deliveries, results, released, calls, exchanges, account, operation,
                 attempt.request = f"{decided.method} {decided.url}"[:500]
                 attempt.excerpt = decided.excerpt or decided.error
                 attempt.started_at, attempt.duration_ms = exchanges[call.sent_in].started_at, call.duration_ms
-                attempt.sent_in_id, attempt.decided_by_id = call.sent_in, call.decided_by   # positions, for now
-            attempts.append(attempt)
+            attempts.append((attempt, call))
     for d in released:
         d.status, d.lease_until = St.PENDING, None
         outcome.add("waiting_for_window")
@@ -736,9 +735,13 @@ def _record(deliveries, results, released, calls, exchanges, account, operation,
     with transaction.atomic():
         _write_results(changed, done)
         counts.finished([d for d in changed if d.status not in Delivery.OPEN], done)
-        _insert_attempts(attempts, _insert_exchanges(exchanges, {c.sent_in for c in calls.values()}
-                                                     | {c.decided_by for c in calls.values()},
-                                                     next(iter(deliveries.values())).destination_id))
+        exchange_ids = _insert_exchanges(exchanges, {c.sent_in for c in calls.values()}
+                                         | {c.decided_by for c in calls.values()},
+                                         next(iter(deliveries.values())).destination_id)
+        for attempt, call in attempts:
+            if call:
+                attempt.sent_in_id, attempt.decided_by_id = exchange_ids[call.sent_in], exchange_ids[call.decided_by]
+        _insert_attempts([attempt for attempt, _ in attempts])
         # a lead withdrawn while its push was in flight: tell the vendor now that it holds it
         if accepted_pushes:
             late = Lead.objects.filter(pk__in=[d.lead_id for d in accepted_pushes], status__in=WITHDRAWN)
@@ -763,12 +766,8 @@ ATTEMPT_COLUMNS = ("delivery_id", "started_at", "duration_ms", "request", "http_
                    "message", "excerpt", "sent_in_id", "decided_by_id")
 
 
-def _insert_attempts(attempts: list[DeliveryAttempt], exchange_ids: dict[int, int]) -> None:
-    """One row per attempt: COPY on PostgreSQL, bulk INSERT elsewhere. Their exchange links
-    hold positions in the client's list until here, where ``exchange_ids`` makes them row ids."""
-    for a in attempts:
-        a.sent_in_id = exchange_ids.get(a.sent_in_id)
-        a.decided_by_id = exchange_ids.get(a.decided_by_id)
+def _insert_attempts(attempts: list[DeliveryAttempt]) -> None:
+    """One row per attempt: COPY on PostgreSQL, bulk INSERT elsewhere."""
     if connection.vendor == "postgresql" and len(attempts) > 1:
         pgcopy.copy_rows("vendors_deliveryattempt", ATTEMPT_COLUMNS,
                          ([getattr(a, name) for name in ATTEMPT_COLUMNS] for a in attempts))
