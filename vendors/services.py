@@ -447,10 +447,11 @@ def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> 
         Delivery.objects.filter(pk__in=ids).update(status=St.IN_FLIGHT, lease_until=now + lease(), updated_at=now)
     # the rows are ours now: read them with their leads after the group lock is released, so that
     # claimers of one destination queue only for the milliseconds of choosing rows
-    deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("lead", "lead__campaign")
-                      .order_by("due_at", "id"))
+    deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("lead").order_by("due_at", "id"))
     for d in deliveries:
         d.destination = destination
+        if d.lead.campaign_id == destination.campaign_id:  # always, as planned: one campaign object, not one per row
+            d.lead.campaign = destination.campaign
     return Claim(destination, operation, deliveries)
 
 
@@ -659,7 +660,8 @@ def _within(index: int | None, start: int, end: int, default: int) -> int:
 
 def _complete(chunk: list[Item], got: list[ItemResult]) -> list[ItemResult]:
     """One result per item whatever the client returned."""
-    by_id = {r.item_id: r for r in got if r.item_id in {i.id for i in chunk}}
+    ids = {i.id for i in chunk}
+    by_id = {r.item_id: r for r in got if r.item_id in ids}
     return [by_id.get(i.id) or ItemResult(i.id, RETRY, code="no_result", message="The vendor client returned no "
                                           "result for this item.") for i in chunk]
 
@@ -777,11 +779,13 @@ def _insert_attempts(attempts: list[DeliveryAttempt]) -> None:
 
 RESULT_FIELDS = ["status", "attempts", "due_at", "lease_until", "remote_ref", "code", "message", "http_status",
                  "finished_at"]
+RESULT_ARRAYS = ("status", "attempts", "due_at", "remote_ref", "code", "message", "http_status", "finished_at")
 
 
 def _write_results(changed: list[Delivery], done: dt.datetime) -> None:
-    """Store many deliveries' outcomes: one UPDATE … FROM (VALUES …) on PostgreSQL
-    (bulk_update builds a CASE per column and row, the pipeline's slowest statement)."""
+    """Store many deliveries' outcomes. On PostgreSQL one UPDATE over unnest'ed arrays: its text is
+    the same for every batch, so it is parsed and planned once per connection (bulk_update builds a
+    CASE per column and row, and a VALUES list is a new statement for every batch size)."""
     if not changed:
         return
     if connection.vendor != "postgresql":
@@ -789,21 +793,16 @@ def _write_results(changed: list[Delivery], done: dt.datetime) -> None:
             d.updated_at = done
         Delivery.objects.bulk_update(changed, RESULT_FIELDS + ["updated_at"], batch_size=500)
         return
-    for start in range(0, len(changed), 500):
-        chunk = changed[start:start + 500]
-        values = ", ".join(["(%s::bigint, %s, %s::int, %s::timestamptz, %s, %s, %s, %s::int, %s::timestamptz)"]
-                           * len(chunk))
-        params: list = []
-        for d in chunk:
-            params += [d.pk, d.status, d.attempts, d.due_at, d.remote_ref, d.code, d.message, d.http_status,
-                       d.finished_at]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE vendors_delivery AS d SET status = v.status, attempts = v.attempts, due_at = v.due_at, "
-                "lease_until = NULL, remote_ref = v.remote_ref, code = v.code, message = v.message, "
-                "http_status = v.http_status, finished_at = v.finished_at, updated_at = %s "
-                f"FROM (VALUES {values}) AS v(id, status, attempts, due_at, remote_ref, code, message, "
-                "http_status, finished_at) WHERE d.id = v.id", [done] + params)
+    columns = [[getattr(d, name) for d in changed] for name in ("pk",) + RESULT_ARRAYS]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE vendors_delivery AS d SET status = v.status, attempts = v.attempts, due_at = v.due_at, "
+            "lease_until = NULL, remote_ref = v.remote_ref, code = v.code, message = v.message, "
+            "http_status = v.http_status, finished_at = v.finished_at, updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::timestamptz[], %s::text[], %s::text[], "
+            "%s::text[], %s::int[], %s::timestamptz[]) "
+            "AS v(id, status, attempts, due_at, remote_ref, code, message, http_status, finished_at) "
+            "WHERE d.id = v.id", [done, *columns])
 
 
 # --------------------------------------------------------------------------- running

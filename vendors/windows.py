@@ -28,7 +28,8 @@ def lead_time_zone(lead) -> str:
 
 def window_for(lead, time_zone: str | None = None) -> CallingWindow:
     campaign = lead.campaign
-    days = tuple(d for d in WEEKDAYS if d in {x.strip() for x in campaign.calling_days.split(",")})
+    chosen = {x.strip() for x in campaign.calling_days.split(",")}
+    days = tuple(d for d in WEEKDAYS if d in chosen)
     start, end = campaign.calling_start, campaign.calling_end
     if isinstance(start, str):  # unsaved instances may still hold the string default
         start = dt.time.fromisoformat(start)
