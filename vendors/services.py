@@ -435,11 +435,11 @@ def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> 
         destination = Destination.objects.select_related("account", "campaign").get(pk=dest_id)
         size = registry.client_class(destination.account.kind).batch_size(operation)
         size = size if size > 1 else SINGLE_ITEM_CLAIM
-        # read in due order from delivery_claim_idx, stopping at ``size``: with the statistics
-        # behind a large import the planner sorted the destination's every pending row
-        with planner(sort=False):
-            rows = list(_locking(due.filter(destination_id=dest_id, operation=operation).order_by("due_at"))
-                        .values_list("id", "call_ref")[:size])
+        # the group's own rows only (what makes a group due was checked above): no join, so the
+        # rows are read in due order from delivery_claim_idx and the scan stops at ``size``
+        rows = list(_locking(Delivery.objects.filter(destination_id=dest_id, operation=operation,
+                                                     status=St.PENDING, due_at__lte=now).order_by("due_at"))
+                    .values_list("id", "call_ref")[:size])
         ids = [pk for pk, _ in rows] + _rest_of_units(dest_id, operation, {ref for _, ref in rows if ref},
                                                       {pk for pk, _ in rows})
         if not ids:
