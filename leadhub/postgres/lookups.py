@@ -2,6 +2,11 @@
 
 ``Lead.objects.filter(pk__in=<70,000 ids>)`` bound 70,000 parameters and failed under
 server-side binding; it now binds one array. Short lists keep Django's ``IN (%s, …)``.
+
+The threshold is psycopg's: it caches the conversion of a query with at most
+``MAX_CACHED_STATEMENT_PARAMS`` parameters and re-parses every longer one, and a text
+that changes with the list's length is a new prepared statement for the server each
+time. One array keeps the text fixed, whatever the length.
 """
 from django.core.exceptions import EmptyResultSet
 from django.db.models import Field
@@ -10,8 +15,8 @@ from django.db.models.fields.related_lookups import RelatedIn
 from django.db.models.lookups import In
 from django.db.models.expressions import ColPairs
 
-# Lists longer than this become one array parameter.
-ARRAY_IN_MIN = 1000
+# Lists longer than this become one array parameter (psycopg's MAX_CACHED_STATEMENT_PARAMS).
+ARRAY_IN_MIN = 50
 
 
 class _ArrayInMixin:
