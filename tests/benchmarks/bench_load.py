@@ -42,7 +42,9 @@ def _env(database_url: str) -> dict:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "leadhub.settings", "DEBUG": "false",
            "SECRET_KEY": SECRET_KEY, "FIELD_ENCRYPTION_KEY": FERNET_KEY, "DATABASE_URL": database_url,
            "LOG_LEVEL": "WARNING", "API_RATE_PARTNER": "10000000/min", "API_RATE_PARTNER_BURST": "1000000/s",
-           "Q_WORKERS": "1", "DELIVERY_LINGER_SECONDS": "1"}
+           "Q_WORKERS": "1", "DELIVERY_LINGER_SECONDS": "1",
+           # plain HTTP on loopback: with DEBUG off the settings expect a TLS proxy in front
+           "SECURE_SSL_REDIRECT": "false"}
     for name in ("Q_SYNC", "REDIS_URL"):
         env.pop(name, None)
     return env
