@@ -431,8 +431,14 @@ def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> 
         if first is None:
             return None
         dest_id, operation = first["destination_id"], first["operation"]
-        _lock_group(dest_id, operation)
-        destination = Destination.objects.select_related("account", "campaign").get(pk=dest_id)
+        # One claimer at a time per destination, until this transaction ends: two threads picking
+        # the same group at once would each lock part of it (SKIP LOCKED) and send one vendor batch
+        # as two calls (seen: 499 + 1). The lock lasts milliseconds: the claim marks its rows in
+        # flight and commits, and the next claimer takes the next full batch. NO KEY: intake's
+        # inserts of deliveries (a key share on this row) do not wait for it. SQLite ignores it:
+        # its IMMEDIATE transactions already serialise claimers.
+        destination = (Destination.objects.select_related("account", "campaign")
+                       .select_for_update(of=("self",), no_key=True).get(pk=dest_id))
         size = registry.client_class(destination.account.kind).batch_size(operation)
         size = size if size > 1 else SINGLE_ITEM_CLAIM
         # the group's own rows only (what makes a group due was checked above): no join, so the
@@ -453,21 +459,6 @@ def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> 
         if d.lead.campaign_id == destination.campaign_id:  # always, as planned: one campaign object, not one per row
             d.lead.campaign = destination.campaign
     return Claim(destination, operation, deliveries)
-
-
-def _lock_group(destination_id: int, operation: str) -> None:
-    """One claimer at a time per (destination, operation), until its transaction ends.
-
-    Without it two threads picking the same group at once each lock part of it
-    (SKIP LOCKED), and one vendor batch goes out as two calls (seen: 499 + 1).
-    The lock lasts milliseconds: the claim marks its rows in flight and commits,
-    and the next claimer then takes the next full batch. SQLite needs nothing:
-    its IMMEDIATE transactions already serialise claimers.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)",
-                           [destination_id, list(Op.values).index(operation)])
 
 
 def _rest_of_units(destination_id: int, operation: str, refs: set[str], claimed: set[int]) -> list[int]:

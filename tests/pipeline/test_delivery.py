@@ -300,7 +300,7 @@ def test_a_claim_walks_the_due_rows_in_order_whatever_the_statistics_say(open_ca
     assert [d.due_at for d in claimed.deliveries] == sorted(d.due_at for d in claimed.deliveries)
     selects = [q["sql"] for q in queries.captured_queries
                if q["sql"].startswith("SELECT") and "FOR UPDATE" in q["sql"] and '"vendors_delivery"' in q["sql"]]
-    assert len(selects) == 1  # the group is picked without locking rows (see services._lock_group)
+    assert len(selects) == 1  # the group is picked without locking rows (the destination row is the claimers' lock)
     with transaction.atomic(), connection.cursor() as cursor:  # as the claim ran it: no planner switch
         cursor.execute("EXPLAIN " + selects[0])
         plan = "\n".join(row[0] for row in cursor.fetchall())
