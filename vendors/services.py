@@ -737,9 +737,10 @@ def _record(deliveries, results, released, calls, exchanges, account, operation,
         _insert_attempts([attempt for attempt, _ in attempts])
         # a lead withdrawn while its push was in flight: tell the vendor now that it holds it
         if accepted_pushes:
-            late = Lead.objects.filter(pk__in=[d.lead_id for d in accepted_pushes], status__in=WITHDRAWN)
+            late = list(Lead.objects.filter(pk__in=[d.lead_id for d in accepted_pushes], status__in=WITHDRAWN)
+                        .values_list("id", "status"))
             for status, operation in ((Lead.Status.DNC, "dnc"), (Lead.Status.CANCELLED, "end_contact")):
-                plan_withdrawal([lead for lead in late if lead.status == status], operation)
+                plan_withdrawal([pk for pk, lead_status in late if lead_status == status], operation)
 
 
 def _insert_exchanges(exchanges, used: set[int], destination_id: int) -> dict[int, int]:
