@@ -87,7 +87,7 @@ def _fill(template: str, action: BulkAction) -> str:
 
 
 def _stale_after() -> dt.timedelta:
-    return dt.timedelta(seconds=getattr(settings, "IMPORT_STALE_SECONDS", 300))
+    return dt.timedelta(seconds=settings.IMPORT_STALE_SECONDS)
 
 
 def start(kind: str, leads, *, user=None, api_key=None, params: dict | None = None) -> BulkAction:

@@ -58,11 +58,11 @@ WITHDRAWAL_CHUNK = 5000           # lead ids per planning statement
 
 
 def lease() -> dt.timedelta:
-    return dt.timedelta(seconds=getattr(settings, "DELIVERY_LEASE_SECONDS", 300))
+    return dt.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
 
 
 def backoff_base() -> float:
-    return float(getattr(settings, "DELIVERY_BACKOFF_BASE_SECONDS", 5))
+    return float(settings.DELIVERY_BACKOFF_BASE_SECONDS)
 
 
 # --------------------------------------------------------------------------- planning
@@ -813,9 +813,9 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
     batches in hand are recorded, leaving no lease behind.
     """
     woken()
-    threads = threads or getattr(settings, "DELIVERY_THREADS", 4)
+    threads = threads or settings.DELIVERY_THREADS
     deadline = time.monotonic() + (time_budget if time_budget is not None else 240)
-    linger = float(getattr(settings, "DELIVERY_LINGER_SECONDS", 5))
+    linger = float(settings.DELIVERY_LINGER_SECONDS)
     reclaim_expired_leases()
     outcome = Outcome()
     lock = threading.Lock()
