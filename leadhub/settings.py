@@ -220,6 +220,9 @@ Q_CLUSTER = {
     "label": "Background tasks",
     # workers may start child processes (a large CSV import parses phones in a pool)
     "daemonize_workers": False,
+    # django-q2 reads Q_CLUSTER_NAME from the environment to name the queue a cluster serves (two
+    # deployments, or two test runs, on one Redis); it needs this key to be present
+    "ALT_CLUSTERS": {},
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

@@ -27,7 +27,9 @@ def broker():
 
 @pytest.fixture
 def redis_broker(queued, monkeypatch):
-    """Tasks go to Redis (database 13 by default, so the queue is the tests' own)."""
+    """Tasks go to Redis (database 13 by default), on a queue named for this test run, so that
+    two runs of the suite on one machine never take each other's tasks. Returns the cluster's
+    environment for that queue."""
     import redis
     from django_q.conf import Conf
 
@@ -35,10 +37,12 @@ def redis_broker(queued, monkeypatch):
         redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError:
         pytest.skip(f"Redis at {REDIS_URL} is unreachable (set TEST_REDIS_URL)")
+    queue = f"leadhub-test-{os.getpid()}"
     monkeypatch.setattr(Conf, "ORM", None)
     monkeypatch.setattr(Conf, "REDIS", REDIS_URL)
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", queue)
     broker().purge_queue()
-    yield
+    yield {"REDIS_URL": REDIS_URL, "Q_CLUSTER_NAME": queue}
     broker().purge_queue()
 
 
@@ -115,7 +119,7 @@ def test_with_the_redis_broker_a_burst_queues_one_wake_up_too(redis_broker, plat
     accept_one_by_one(platform_campaign, list(range(600)))
     assert broker().queue_size() == 1 and WakeUp.objects.count() == 1
 
-    deliver_with_a_cluster(600, sandbox, REDIS_URL=REDIS_URL)
+    deliver_with_a_cluster(600, sandbox, **redis_broker)
     assert broker().queue_size() == 0 and not WakeUp.objects.exists()
 
 
