@@ -2,6 +2,7 @@
 import datetime as dt
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -100,7 +101,10 @@ def test_the_procfiles_web_process_serves_health_over_plain_http_and_redirects_t
     db = connection.settings_dict
     url = (f"sqlite:///{db['NAME']}" if connection.vendor == "sqlite" else
            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}")
-    env = production_env(tmp_path, DATABASE_URL=url, PORT="8711", WEB_CONCURRENCY="1",
+    with socket.socket() as probe:  # a free port: other test runs on this machine may hold any fixed one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = production_env(tmp_path, DATABASE_URL=url, PORT=str(port), WEB_CONCURRENCY="1",
                          PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     web = subprocess.Popen(["bash", "-c", "exec " + _procfile()["web"]], cwd=ROOT, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -112,7 +116,7 @@ def test_the_procfiles_web_process_serves_health_over_plain_http_and_redirects_t
     opener = urllib.request.build_opener(NoRedirect)
 
     def get(path):
-        request = urllib.request.Request(f"http://127.0.0.1:8711{path}", headers={"Host": "leads.example.com"})
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": "leads.example.com"})
         try:
             with opener.open(request, timeout=60) as response:
                 return response.status, response.headers, response.read()
