@@ -1,10 +1,11 @@
 """Issue a partner API key and print it once."""
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from campaigns.management.base import ExamplesCommand
 from campaigns.models import ApiKey, Campaign, Partner
 
 
-class Command(BaseCommand):
+class Command(ExamplesCommand):
     help = (
         "Issue an API key for a partner and print it ONCE (only its SHA-256 is stored: a lost key cannot be "
         "recovered, only revoked and replaced).\n\n"
@@ -16,13 +17,6 @@ class Command(BaseCommand):
         "Partners send it as 'X-API-Key: <key>' or 'Authorization: Bearer <key>'. Revoke keys in the admin "
         "(API keys -> Revoke selected keys)."
     )
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        from argparse import RawDescriptionHelpFormatter
-
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("--partner", required=True, metavar="SLUG", help="The partner's slug (see the admin, Partners).")

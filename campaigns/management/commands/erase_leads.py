@@ -2,15 +2,16 @@
 import getpass
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db.models import Q
 
 from campaigns import intake, withdrawals
+from campaigns.management.base import ExamplesCommand
 from campaigns.models import Campaign, Lead
 from campaigns.phones import PhoneError, parse_phone
 
 
-class Command(BaseCommand):
+class Command(ExamplesCommand):
     help = (
         "Erase the personal data of every lead of one person, found by phone number or by email address, "
         "in every campaign (or one, with --campaign).\n\n"
@@ -25,13 +26,6 @@ class Command(BaseCommand):
         "  manage.py erase_leads --email ada@example.com --dry-run   # only shows what would be erased\n"
         "  manage.py erase_leads --phone +447911123456 --campaign solar-uk --reason 'DSAR 1234' --no-input"
     )
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        from argparse import RawDescriptionHelpFormatter
-
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        return parser
 
     def add_arguments(self, parser):
         who = parser.add_mutually_exclusive_group(required=True)

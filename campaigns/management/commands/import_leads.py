@@ -6,13 +6,14 @@ import os
 import sys
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from campaigns import imports
+from campaigns.management.base import ExamplesCommand
 from campaigns.models import Campaign, LeadList
 
 
-class Command(BaseCommand):
+class Command(ExamplesCommand):
     help = """Import leads from a CSV file into a campaign, through the same checks as the API and the admin.
 
 The encoding (UTF-8 with or without BOM, UTF-16, Windows-1252) and the delimiter
@@ -37,13 +38,6 @@ A mapping file is a JSON object from header to lead field, e.g.
   {"Cell": "phone", "Given": "first_name", "Notes": "metadata", "Internal": "ignore"}
 Targets: %s.
 """ % ", ".join(t for t, _ in imports.TARGET_CHOICES)
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        from argparse import RawDescriptionHelpFormatter
-
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="The CSV file to import.")

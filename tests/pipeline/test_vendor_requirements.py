@@ -6,48 +6,21 @@ destination that cannot take it as a skipped delivery, with the reason.
 """
 from __future__ import annotations
 
-import datetime as dt
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from campaigns import intake
-from campaigns.models import WEEKDAYS, Campaign, Lead
+from campaigns.models import Campaign, Lead
 from vendors import services
 from vendors.models import Delivery, Destination, VendorAccount
+
+from .conftest import row
 
 AKTIFY = "Aktify needs a US state code in region (e.g. CA) or a zip code in postal_code."
 COMUNIK8_EMAIL = "Comunik8 needs an email address (email)."
 COMUNIK8_SURNAME = "Comunik8 needs a surname (last_name)."
-
-
-@pytest.fixture
-def open_campaign(campaign):
-    campaign.calling_days = ",".join(WEEKDAYS)
-    campaign.calling_start, campaign.calling_end = dt.time(0, 0), dt.time(23, 59, 59)
-    campaign.save()
-    return campaign
-
-
-@pytest.fixture
-def aktify(sandbox, open_campaign):
-    account = VendorAccount.objects.create(name="Aktify sandbox", kind="aktify", base_url=sandbox.url("aktify"),
-                                           timeout_seconds=2, max_requests_per_second=1000)
-    return Destination.objects.create(campaign=open_campaign, account=account, secret="ak-secret-key-123")
-
-
-@pytest.fixture
-def comunik8(sandbox, open_campaign):
-    account = VendorAccount.objects.create(name="Comunik8 sandbox", kind="comunik8", base_url=sandbox.url("comunik8"),
-                                           credentials={"api_key": "c8-key-555"}, timeout_seconds=2,
-                                           max_requests_per_second=1000)
-    return Destination.objects.create(campaign=open_campaign, account=account, remote_ref="solar")
-
-
-def row(n: int, **extra) -> dict:
-    return {"phone": f"+1415555{n:04d}", "first_name": "Ada", "last_name": f"L{n}", "email": f"a{n}@example.com",
-            "region": "CA", "postal_code": "94103", **extra}
 
 
 def test_a_lead_a_vendor_would_refuse_is_rejected_with_a_message_per_field_naming_the_vendor(
