@@ -13,7 +13,8 @@ from django.utils.safestring import mark_safe
 
 from leadhub.deletion import CountedDeleteMixin
 
-from . import bulk, imports, intake, requirements, withdrawals
+from . import bulk, intake, requirements, withdrawals
+from .imports import export, jobs, writing
 from .models import DNC, WEEKDAYS, BulkAction, Campaign, Erasure, ImportJob, Lead, LeadList, Partner
 from .paginators import EstimatedCountPaginator
 from .phones import try_normalize_phone
@@ -249,7 +250,7 @@ class ImportJobAdmin(admin.ModelAdmin):
         if obj.status == ImportJob.Status.UPLOADED:
             return format_html('<a href="{}">Continue: map the columns</a>',
                                reverse("admin:campaigns_lead_import_map", args=[obj.pk]))
-        p = imports.job_progress(obj)
+        p = jobs.job_progress(obj)
         url = reverse("admin:campaigns_lead_import_progress", args=[obj.pk])
         return format_html('<a href="{}">{}% ({} / {} rows)</a>', url, p["percent"], obj.processed_rows,
                            obj.total_rows if obj.total_rows is not None else "?")
@@ -264,7 +265,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Counts")
     def counts_table(self, obj):
-        labels = dict(imports.OUTCOMES)
+        labels = dict(writing.OUTCOMES)
         items = [(labels.get(k, k), v) for k, v in (obj.counts or {}).items() if k != "resumes"]
         return format_html("<br>".join(["{}: {}"] * len(items)), *[x for pair in items for x in pair]) if items else "—"
 
@@ -448,7 +449,7 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
     @admin.action(description="Export selected leads as CSV")
     def export_csv(self, request, queryset):
-        return imports.stream_leads_csv(queryset, "leads.csv")
+        return export.stream_leads_csv(queryset, "leads.csv")
     fieldsets = (
         (None, {"fields": ("campaign", "lead_list", "partner", "status")}),
         ("Contact", {"fields": ("phone", "phone_alt", "first_name", "last_name", "email")}),

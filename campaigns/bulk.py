@@ -26,6 +26,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone as djtz
 
+from leadhub import dbtools
 from leadhub.planner import planner
 
 from . import intake
@@ -132,7 +133,7 @@ def claim(action_id: int) -> BulkAction | None:
 
 def lanes() -> int:
     """Connections working one action at once (PostgreSQL; SQLite has one writer at a time)."""
-    return max(1, settings.BULK_LANES) if connection.vendor == "postgresql" else 1
+    return max(1, settings.BULK_LANES) if dbtools.takes_concurrent_writers() else 1
 
 
 def run(action_id: int, *, deadline: float | None = None, chunk: int | None = None,

@@ -16,7 +16,8 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from . import imports
+from .imports import importer, jobs, sniffing, writing
+from .imports.mapping import METADATA, TARGET_CHOICES, MappingError, guess_mapping, validate_mapping
 from .models import Campaign, ImportJob, LeadList
 
 
@@ -35,11 +36,11 @@ class UploadForm(forms.Form):
         upload = self.cleaned_data["file"]
         if upload.size > settings.IMPORT_MAX_FILE_BYTES:
             raise forms.ValidationError(
-                f"The file is {imports.format_bytes(upload.size)}; the limit is {imports.size_limit_text()}. "
+                f"The file is {sniffing.format_bytes(upload.size)}; the limit is {sniffing.size_limit_text()}. "
                 "Split it into smaller files.")
         try:
-            self.sniffed = imports.sniff(upload.file)
-        except imports.ImportFileError as exc:
+            self.sniffed = sniffing.sniff(upload.file)
+        except sniffing.ImportFileError as exc:
             raise forms.ValidationError(exc.message)
         return upload
 
@@ -55,7 +56,7 @@ class UploadForm(forms.Form):
 
 def mapping_form_class(header: list[str]):
     fields = {
-        f"col_{i}": forms.ChoiceField(choices=imports.TARGET_CHOICES, label=name)
+        f"col_{i}": forms.ChoiceField(choices=TARGET_CHOICES, label=name)
         for i, name in enumerate(header)
     }
     return type("MappingForm", (forms.Form,), fields)
@@ -92,7 +93,7 @@ class ImportViews:
                     campaign=data["campaign"], lead_list=lead_list, original_name=data["file"].name[:255],
                     encoding=sniffed.encoding, delimiter=sniffed.delimiter, created_by=request.user,
                     total_rows=None,
-                    mapping=imports.guess_mapping(sniffed.header, lead_list.import_mapping if lead_list else None),
+                    mapping=guess_mapping(sniffed.header, lead_list.import_mapping if lead_list else None),
                 )
                 data["file"].seek(0)
                 job.file.save(os.path.basename(data["file"].name), data["file"], save=False)
@@ -111,13 +112,13 @@ class ImportViews:
                       .select_related("campaign").order_by("-created_at")[:10])
         return TemplateResponse(request, "admin/campaigns/import/upload.html", self._context(
             request, "Import leads from CSV", form=form, step=1,
-            size_limit=imports.size_limit_text(), unfinished=unfinished,
+            size_limit=sniffing.size_limit_text(), unfinished=unfinished,
             abandoned_hours=settings.IMPORT_ABANDONED_HOURS,
         ))
 
     def _sniffed(self, job):
         with job.file.open("rb") as binary:
-            return imports.sniff(binary, max_bytes=1 << 62)
+            return sniffing.sniff(binary, max_bytes=1 << 62)
 
     # -- 2. mapping
     def mapping(self, request, job_id):
@@ -126,7 +127,7 @@ class ImportViews:
             return redirect("admin:campaigns_lead_import_progress", job.pk)
         try:
             sniffed = self._sniffed(job)
-        except imports.ImportFileError as exc:  # uploaded before a check that now refuses it at upload
+        except sniffing.ImportFileError as exc:  # uploaded before a check that now refuses it at upload
             messages.error(request, f"{job.original_name}: {exc.message}")
             return redirect("admin:campaigns_lead_import")
         Form = mapping_form_class(sniffed.header)
@@ -135,14 +136,14 @@ class ImportViews:
             if form.is_valid():
                 mapping = {name: form.cleaned_data[f"col_{i}"] for i, name in enumerate(sniffed.header)}
                 try:
-                    job.mapping = imports.validate_mapping(sniffed.header, mapping)
-                except imports.MappingError as exc:
+                    job.mapping = validate_mapping(sniffed.header, mapping)
+                except MappingError as exc:
                     form.add_error(None, str(exc))
                 else:
                     job.save(update_fields=["mapping"])
                     return redirect("admin:campaigns_lead_import_preview", job.pk)
         else:
-            form = Form(initial={f"col_{i}": job.mapping.get(name, imports.METADATA)
+            form = Form(initial={f"col_{i}": job.mapping.get(name, METADATA)
                                  for i, name in enumerate(sniffed.header)})
         columns = [
             {"field": form[f"col_{i}"], "name": name,
@@ -170,10 +171,10 @@ class ImportViews:
             return redirect("admin:campaigns_lead_import_progress", job.pk)
         try:
             with job.file.open("rb") as binary:
-                header, rows = imports.preview(binary, campaign=job.campaign, mapping=job.mapping,
+                header, rows = importer.preview(binary, campaign=job.campaign, mapping=job.mapping,
                                                encoding=job.encoding, delimiter=job.delimiter,
                                                lead_list=job.lead_list)
-        except (imports.ImportFileError, imports.MappingError) as exc:
+        except (sniffing.ImportFileError, MappingError) as exc:
             messages.error(request, getattr(exc, "message", str(exc)))
             return redirect("admin:campaigns_lead_import_map", job.pk)
         return TemplateResponse(request, "admin/campaigns/import/preview.html", self._context(
@@ -186,11 +187,11 @@ class ImportViews:
         job = self._job(request, job_id)
         if job.status == ImportJob.Status.UPLOADED:  # not started: continue where it was left
             return redirect("admin:campaigns_lead_import_map", job.pk)
-        labels = dict(imports.OUTCOMES)
-        counts = [(labels.get(k, k), (job.counts or {}).get(k, 0), k) for k, _ in imports.OUTCOMES
+        labels = dict(writing.OUTCOMES)
+        counts = [(labels.get(k, k), (job.counts or {}).get(k, 0), k) for k, _ in writing.OUTCOMES
                   if (job.counts or {}).get(k) or k == "accepted"]
         return TemplateResponse(request, "admin/campaigns/import/progress.html", self._context(
-            request, f"Import of {job.original_name}", job=job, step=4, progress=imports.job_progress(job), counts=counts,
+            request, f"Import of {job.original_name}", job=job, step=4, progress=jobs.job_progress(job), counts=counts,
             status_url=reverse("admin:campaigns_lead_import_status", args=[job.pk]),
             finished=job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED),
         ))
@@ -198,8 +199,8 @@ class ImportViews:
     def status(self, request, job_id):
         job = self._job(request, job_id)
         if job.status == ImportJob.Status.RUNNING and job.heartbeat_at:
-            imports.resume_stalled_jobs()
-        return JsonResponse(imports.job_progress(job))
+            jobs.resume_stalled_jobs()
+        return JsonResponse(jobs.job_progress(job))
 
     def errors(self, request, job_id):
         job = self._job(request, job_id)

@@ -5,7 +5,7 @@ import time
 
 from django.conf import settings
 
-from . import imports
+from .imports import jobs
 
 
 def _slice_seconds() -> float:
@@ -16,7 +16,7 @@ def _slice_seconds() -> float:
 
 def run_import(job_id: int) -> str:
     """Run or resume one ImportJob; re-enqueues itself if the time slice runs out."""
-    status = imports.run_job(job_id, deadline=time.monotonic() + _slice_seconds())
+    status = jobs.run_job(job_id, deadline=time.monotonic() + _slice_seconds())
     if status == "continue":
         enqueue_import(job_id, resumed=True)
     return status
@@ -31,12 +31,12 @@ def enqueue_import(job_id: int, *, resumed: bool = False) -> str:
 
 def resume_stalled_imports() -> list[int]:
     """Schedule every few minutes: re-enqueues imports whose worker died mid-file."""
-    return imports.resume_stalled_jobs()
+    return jobs.resume_stalled_jobs()
 
 
 def delete_abandoned_uploads() -> int:
     """Schedule hourly: uploads nobody finished mapping in IMPORT_ABANDONED_HOURS go, with their files."""
-    return imports.delete_abandoned_uploads()
+    return jobs.delete_abandoned_uploads()
 
 
 def run_bulk_action(action_id: int) -> str:

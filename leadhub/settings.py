@@ -185,10 +185,14 @@ PHONENUMBER_DEFAULT_FORMAT = "E164"
 # --- imports --------------------------------------------------------------
 # one limit, stated in MB (10^6 bytes) on the upload page, in errors and in the README
 IMPORT_MAX_FILE_BYTES = env.int("IMPORT_MAX_FILE_BYTES", default=200_000_000)
-# processes that parse phone numbers ahead of the database work in large imports (0: inline)
+# off: an import reads, cleans and writes one batch after the other in one process and connection;
+# on: cleaning runs in IMPORT_PARSE_WORKERS processes one batch ahead and batches are written in
+# IMPORT_DB_LANES PostgreSQL connections at once (campaigns.imports.parallel); the outcome is the same
+IMPORT_PARALLEL = env.bool("IMPORT_PARALLEL", default=True)
+# processes that parse phone numbers ahead of the database work (0: inline)
 IMPORT_PARSE_WORKERS = env.int("IMPORT_PARSE_WORKERS", default=2)
-# PostgreSQL connections writing an import's batches in turn (one commits while the next are written; 1: one;
-# 1M-row import on 2 cores: 2 lanes 48.6 s, 3 lanes 45.5 s, 4 no better)
+# PostgreSQL connections writing an import's batches in turn (one commits while the next are written;
+# beyond the cores there are to feed them, more lanes only wait)
 IMPORT_DB_LANES = env.int("IMPORT_DB_LANES", default=3)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 

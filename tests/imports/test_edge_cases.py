@@ -13,7 +13,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import imports, tasks
+from campaigns import tasks
+from campaigns.imports.formulas import protect
+from campaigns.imports.importer import CsvImporter
+from campaigns.imports.sniffing import MAX_LINE_BYTES, format_bytes, scan_lines
 from campaigns.models import ImportJob, Lead
 from vendors.schedules import SCHEDULES
 
@@ -56,15 +59,15 @@ def test_a_short_row_is_padded_so_error_code_lands_under_its_header(run_csv):
     ("plain", "plain"),
 ])
 def test_error_file_cells_get_an_apostrophe_only_where_a_spreadsheet_would_run_a_formula(cell, written):
-    assert imports.protect(cell) == written
+    assert protect(cell) == written
 
 
 def test_error_file_keeps_uploaded_apostrophes_and_protects_messages_only_when_they_are_formulas(
         run_csv, monkeypatch):
     # a message is text: it starts with "+" when it echoes a number, and is protected only if it is a formula
     messages = iter(["+14155552670 is not valid", "+14155552671"])
-    real = imports.CsvImporter._reject
-    monkeypatch.setattr(imports.CsvImporter, "_reject",
+    real = CsvImporter._reject
+    monkeypatch.setattr(CsvImporter, "_reject",
                         lambda self, cells, code, message: real(self, cells, code, next(messages)))
     _, errors = run_csv(b"phone,note\nnot a number,'=x\n'bad,=1+1\n")
     rows = _rows(errors)
@@ -101,7 +104,7 @@ def test_a_header_only_file_is_refused_at_upload(staff_client, campaign):
 
 
 def test_a_file_of_one_huge_line_is_refused_at_upload(staff_client, campaign):
-    line = b"phone," + b"x" * (imports.MAX_LINE_BYTES + 10)
+    line = b"phone," + b"x" * (MAX_LINE_BYTES + 10)
     response = staff_client.post(reverse("admin:campaigns_lead_import"), {
         "campaign": campaign.pk, "file": SimpleUploadedFile("leads.csv", line)})
     errors = str(response.context["form"].errors["file"])
@@ -110,11 +113,11 @@ def test_a_file_of_one_huge_line_is_refused_at_upload(staff_client, campaign):
 
 
 def test_the_line_scan_measures_lines_across_chunks_and_any_line_break():
-    long_run = b"a" * (imports.MAX_LINE_BYTES - 5)
-    assert imports.scan_lines(io.BytesIO(b"phone\n1\n" + long_run + b"\n2\n")) == (4, len(long_run))
-    assert imports.scan_lines(io.BytesIO(b"ab\rcd\r" * 400_000))[1] == 2   # old Mac line breaks
-    over = b"phone\n" + b"b" * (imports.MAX_LINE_BYTES + 1) + b"\n"
-    assert imports.scan_lines(io.BytesIO(over))[1] == imports.MAX_LINE_BYTES + 1
+    long_run = b"a" * (MAX_LINE_BYTES - 5)
+    assert scan_lines(io.BytesIO(b"phone\n1\n" + long_run + b"\n2\n")) == (4, len(long_run))
+    assert scan_lines(io.BytesIO(b"ab\rcd\r" * 400_000))[1] == 2   # old Mac line breaks
+    over = b"phone\n" + b"b" * (MAX_LINE_BYTES + 1) + b"\n"
+    assert scan_lines(io.BytesIO(over))[1] == MAX_LINE_BYTES + 1
 
 
 # --- one size limit ------------------------------------------------------------------
@@ -130,7 +133,7 @@ def test_the_size_limit_is_one_number_in_one_unit(staff_client, campaign, settin
     response = staff_client.post(reverse("admin:campaigns_lead_import"), {
         "campaign": campaign.pk, "file": SimpleUploadedFile("leads.csv", b"phone\n4155552671\n")})
     assert "the limit is 10 bytes" in str(response.context["form"].errors["file"])
-    assert imports.format_bytes(209_715_200) == "209.7 MB" and imports.format_bytes(200_000_000) == "200 MB"
+    assert format_bytes(209_715_200) == "209.7 MB" and format_bytes(200_000_000) == "200 MB"
 
 
 # --- abandoned uploads -------------------------------------------------------------

@@ -3,7 +3,8 @@ import io
 
 import pytest
 
-from campaigns import imports
+from campaigns.imports.mapping import guess_mapping, MappingError, validate_mapping
+from campaigns.imports.sniffing import ImportFileError, sniff
 from campaigns.models import Lead
 
 ROWS = "Phone,First Name,Last Name,City\n(415) 555-2671,José,Müller,Zürich\n+1 212 555 0147,Zoë,Ørsted,Reykjavík\n"
@@ -16,7 +17,7 @@ ROWS = "Phone,First Name,Last Name,City\n(415) 555-2671,José,Müller,Zürich\n+
     ("cp1252", ROWS.encode("cp1252")),
 ])
 def test_it_reads_each_encoding(run_csv, encoding, data):
-    assert imports.sniff(io.BytesIO(data)).encoding == encoding
+    assert sniff(io.BytesIO(data)).encoding == encoding
     importer, _ = run_csv(data)
     assert importer.counts == {"accepted": 2}
     names = set(Lead.objects.values_list("first_name", "last_name", "city"))
@@ -26,7 +27,7 @@ def test_it_reads_each_encoding(run_csv, encoding, data):
 @pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
 def test_it_detects_each_delimiter(run_csv, delimiter):
     text = ROWS.replace(",", delimiter)
-    assert imports.sniff(io.BytesIO(text.encode())).delimiter == delimiter
+    assert sniff(io.BytesIO(text.encode())).delimiter == delimiter
     importer, _ = run_csv(text.encode())
     assert importer.counts == {"accepted": 2}
 
@@ -46,16 +47,16 @@ def test_it_keeps_quoted_delimiters_and_newlines_inside_values(run_csv):
     ("Favourite colour", "metadata"),
 ])
 def test_it_guesses_fields_from_headers(header, field):
-    assert imports.guess_mapping([header])[header] == field
+    assert guess_mapping([header])[header] == field
 
 
 def test_a_second_phone_column_becomes_phone_alt_and_repeats_go_to_metadata():
-    mapping = imports.guess_mapping(["Phone", "Mobile", "Email", "E-mail"])
+    mapping = guess_mapping(["Phone", "Mobile", "Email", "E-mail"])
     assert mapping == {"Phone": "phone", "Mobile": "phone_alt", "Email": "email", "E-mail": "metadata"}
 
 
 def test_a_remembered_mapping_wins_over_the_guess():
-    assert imports.guess_mapping(["Num", "Notes"], {"Num": "phone", "Notes": "ignore"}) == {"Num": "phone", "Notes": "ignore"}
+    assert guess_mapping(["Num", "Notes"], {"Num": "phone", "Notes": "ignore"}) == {"Num": "phone", "Notes": "ignore"}
 
 
 def test_unknown_columns_become_string_metadata_and_ignored_ones_are_dropped(run_csv):
@@ -78,22 +79,22 @@ def test_unknown_columns_become_string_metadata_and_ignored_ones_are_dropped(run
     (b"4155552671\n2125550147\n", "No header row"),
 ])
 def test_bad_files_get_clear_messages(data, message):
-    with pytest.raises(imports.ImportFileError) as exc:
-        imports.sniff(io.BytesIO(data))
+    with pytest.raises(ImportFileError) as exc:
+        sniff(io.BytesIO(data))
     assert message in exc.value.message
 
 
 def test_a_file_over_the_limit_is_refused_with_the_limit(settings):
-    with pytest.raises(imports.ImportFileError, match="the limit is"):
-        imports.sniff(io.BytesIO(b"phone\n" + b"4155552671\n" * 100), max_bytes=100)
+    with pytest.raises(ImportFileError, match="the limit is"):
+        sniff(io.BytesIO(b"phone\n" + b"4155552671\n" * 100), max_bytes=100)
 
 
 def test_no_phone_column_is_a_clear_mapping_error():
-    header = imports.sniff(io.BytesIO(b"name,city\nAda,London\n")).header
-    with pytest.raises(imports.MappingError, match="No phone column"):
-        imports.validate_mapping(header, imports.guess_mapping(header))
+    header = sniff(io.BytesIO(b"name,city\nAda,London\n")).header
+    with pytest.raises(MappingError, match="No phone column"):
+        validate_mapping(header, guess_mapping(header))
 
 
 def test_a_field_mapped_twice_is_refused():
-    with pytest.raises(imports.MappingError, match="mapped twice: phone"):
-        imports.validate_mapping(["a", "b"], {"a": "phone", "b": "phone"})
+    with pytest.raises(MappingError, match="mapped twice: phone"):
+        validate_mapping(["a", "b"], {"a": "phone", "b": "phone"})

@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 from django.core.files.base import ContentFile
 
-from campaigns import imports
+from campaigns.imports.export import LEAD_EXPORT_COLUMNS, csv_lines, lead_export_rows
+from campaigns.imports.importer import BATCH_SIZE
+from campaigns.imports.jobs import run_job
+from campaigns.imports.mapping import guess_mapping
+from campaigns.imports.sniffing import sniff
 from campaigns.models import DNC, ImportJob, Lead
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -21,19 +25,19 @@ CASES = sorted(p.name for p in (GOLDEN / "in").glob("*.csv"))
 def golden_outputs(name: str, campaign, batch_size: int, existing: Lead) -> dict[str, bytes]:
     """Import ``golden/in/<name>`` as a job; its error file and the export of its leads."""
     data = (GOLDEN / "in" / name).read_bytes()
-    sniffed = imports.sniff(io.BytesIO(data))
+    sniffed = sniff(io.BytesIO(data))
     job = ImportJob(campaign=campaign, original_name=name, encoding=sniffed.encoding, delimiter=sniffed.delimiter,
-                    mapping=imports.guess_mapping(sniffed.header), status=ImportJob.Status.QUEUED)
+                    mapping=guess_mapping(sniffed.header), status=ImportJob.Status.QUEUED)
     job.file.save(name, ContentFile(data), save=False)
     job.save()
-    assert imports.run_job(job.pk, batch_size=batch_size) == "done"
+    assert run_job(job.pk, batch_size=batch_size) == "done"
     job.refresh_from_db()
     errors = job.error_file.read() if job.error_file else b""
     errors = errors.replace(f"(lead {existing.pk})".encode(), b"(lead ID)")  # ids differ between databases
     # the lead's id and creation time differ from run to run
     rows = ([0, *row[1:-1], "created"] for row in
-            imports.lead_export_rows(Lead.objects.filter(campaign=campaign, channel=Lead.Channel.CSV)))
-    export = "".join(imports.csv_lines(imports.LEAD_EXPORT_COLUMNS, rows)).encode()
+            lead_export_rows(Lead.objects.filter(campaign=campaign, channel=Lead.Channel.CSV)))
+    export = "".join(csv_lines(LEAD_EXPORT_COLUMNS, rows)).encode()
     stem = name.removesuffix(".csv")
     return {f"{stem}.errors.csv": errors, f"{stem}.export.csv": export}
 
@@ -43,9 +47,12 @@ def _setup(campaign, make_lead) -> Lead:
     return make_lead(campaign, phone="+12125550147")     # makes a "duplicate" outcome
 
 
-@pytest.mark.parametrize("batch_size", [2, imports.BATCH_SIZE])
+@pytest.mark.parametrize("parallel", [False, True])
+@pytest.mark.parametrize("batch_size", [2, BATCH_SIZE])
 @pytest.mark.parametrize("name", CASES)
-def test_error_file_and_export_are_byte_for_byte_the_golden_ones(name, batch_size, campaign, make_lead):
+def test_error_file_and_export_are_byte_for_byte_the_golden_ones(name, batch_size, parallel, campaign, make_lead,
+                                                                  settings):
+    settings.IMPORT_PARALLEL = parallel
     existing = _setup(campaign, make_lead)
     for out_name, data in golden_outputs(name, campaign, batch_size, existing).items():
         assert data == (GOLDEN / "out" / out_name).read_bytes(), out_name

@@ -7,7 +7,13 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from campaigns import imports, intake
+from campaigns import intake
+from campaigns.imports.importer import CsvImporter
+from campaigns.imports.jobs import run_job
+from campaigns.imports.mapping import guess_mapping
+from campaigns.imports.parallel import Lanes
+from campaigns.imports.sniffing import sniff
+from campaigns.imports.writing import ErrorSink
 from campaigns.models import DNC, ImportJob, Lead
 
 from .test_import import _job
@@ -34,8 +40,8 @@ def _file(n: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _run(campaign, data: bytes, lanes: int, monkeypatch, tmp_path):
-    monkeypatch.setattr(imports, "DB_LANES", lanes)
+def _run(campaign, data: bytes, lanes: int, monkeypatch, tmp_path, settings, parallel=True):
+    settings.IMPORT_PARALLEL, settings.IMPORT_DB_LANES = parallel, lanes
     admitted_in = []
 
     def admit(*args, **kwargs):
@@ -43,10 +49,10 @@ def _run(campaign, data: bytes, lanes: int, monkeypatch, tmp_path):
         return ADMIT(*args, **kwargs)
 
     monkeypatch.setattr(intake, "admit", admit)
-    sniffed = imports.sniff(io.BytesIO(data))
+    sniffed = sniff(io.BytesIO(data))
     path = tmp_path / f"errors-{lanes}.csv"
-    sink = imports.ErrorSink(str(path), sniffed.header, sniffed.delimiter)
-    importer = imports.CsvImporter(campaign=campaign, mapping=imports.guess_mapping(sniffed.header),
+    sink = ErrorSink(str(path), sniffed.header, sniffed.delimiter)
+    importer = CsvImporter(campaign=campaign, mapping=guess_mapping(sniffed.header),
                                    encoding=sniffed.encoding, delimiter=sniffed.delimiter, batch_size=7, errors=sink)
     progress = []
     importer.run(io.BytesIO(data),
@@ -57,11 +63,14 @@ def _run(campaign, data: bytes, lanes: int, monkeypatch, tmp_path):
     return dict(importer.counts), path.read_bytes(), progress, leads, admitted_in
 
 
-def test_lanes_give_the_outcome_error_file_and_progress_of_one_batch_after_another(campaign, monkeypatch, tmp_path):
+def test_lanes_give_the_outcome_error_file_and_progress_of_one_batch_after_another(campaign, monkeypatch, tmp_path,
+                                                                                   settings):
     DNC.objects.create(phone="+14155551010")
     data = _file(120)
-    inline = _run(campaign, data, 1, monkeypatch, tmp_path)
-    laned = _run(campaign, data, 3, monkeypatch, tmp_path)
+    inline = _run(campaign, data, 1, monkeypatch, tmp_path, settings)
+    laned = _run(campaign, data, 3, monkeypatch, tmp_path, settings)
+    sequential = _run(campaign, data, 3, monkeypatch, tmp_path, settings, parallel=False)
+    assert sequential[:4] == inline[:4] and set(sequential[4]) == {"MainThread"}
     assert set(inline[4]) == {"MainThread"}
     assert {name.rsplit("_", 1)[0] for name in laned[4]} == {"import-lane-0", "import-lane-1", "import-lane-2"}
     counts, errors, progress, leads, _ = laned
@@ -75,8 +84,8 @@ def test_lanes_give_the_outcome_error_file_and_progress_of_one_batch_after_anoth
     assert progress == inline[2]
 
 
-def test_a_failing_batch_keeps_the_batches_before_and_none_after(campaign, lead_list, monkeypatch):
-    monkeypatch.setattr(imports, "DB_LANES", 3)
+def test_a_failing_batch_keeps_the_batches_before_and_none_after(campaign, lead_list, monkeypatch, settings):
+    settings.IMPORT_DB_LANES = 3
     real_admit = intake.admit
 
     def failing_admit(results, **kwargs):  # the third batch (rows 14-20), whichever lane has it
@@ -91,7 +100,7 @@ def test_a_failing_batch_keeps_the_batches_before_and_none_after(campaign, lead_
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
         sessions = cursor.fetchone()[0]
 
-    assert imports.run_job(job.pk, batch_size=7) == "failed"
+    assert run_job(job.pk, batch_size=7) == "failed"
 
     job.refresh_from_db()
     assert "database went away" in job.message
@@ -108,26 +117,26 @@ def test_a_failing_batch_keeps_the_batches_before_and_none_after(campaign, lead_
     # resuming (what "Resume" in the admin does) imports the rest once
     monkeypatch.setattr(intake, "admit", real_admit)
     ImportJob.objects.filter(pk=job.pk).update(status="queued")
-    assert imports.run_job(job.pk, batch_size=7) == "done"
+    assert run_job(job.pk, batch_size=7) == "done"
     assert Lead.objects.count() == 40
 
 
 def test_inside_a_transaction_batches_are_flushed_in_this_thread(campaign):
-    assert imports._Lanes.usable()
+    assert Lanes.usable()
     with transaction.atomic():
-        assert not imports._Lanes.usable()  # a lane's connection could not see this transaction
+        assert not Lanes.usable()  # a lane's connection could not see this transaction
 
 
 def test_a_time_slice_ends_on_a_committed_batch_and_the_next_run_goes_on_from_there(campaign, lead_list,
-                                                                                    monkeypatch):
-    monkeypatch.setattr(imports, "DB_LANES", 3)
+                                                                                    settings):
+    settings.IMPORT_DB_LANES = 3
     rows = "".join(f"(212) 555-{1000 + i:04d},Row{i}\n" for i in range(40))
     job = _job(campaign, lead_list, ("phone,first_name\n" + rows).encode())
-    assert imports.run_job(job.pk, batch_size=7, deadline=time.monotonic() - 1) == "continue"
+    assert run_job(job.pk, batch_size=7, deadline=time.monotonic() - 1) == "continue"
     job.refresh_from_db()
     assert job.status == ImportJob.Status.QUEUED
     assert 0 < job.processed_rows < 40 and job.processed_rows % 7 == 0
     assert Lead.objects.count() == job.counts["accepted"] == job.processed_rows  # progress = what is committed
-    assert imports.run_job(job.pk, batch_size=7) == "done"
+    assert run_job(job.pk, batch_size=7) == "done"
     job.refresh_from_db()
     assert job.counts == {"accepted": 40} and Lead.objects.count() == 40

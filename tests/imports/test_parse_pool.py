@@ -3,7 +3,10 @@ import io
 
 import pytest
 
-from campaigns import imports, phones
+from campaigns import phones
+from campaigns.imports.importer import CsvImporter
+from campaigns.imports.mapping import guess_mapping
+from campaigns.imports.sniffing import sniff
 from campaigns.models import DNC, Lead
 
 
@@ -16,13 +19,13 @@ def _file(n: int) -> bytes:
 
 
 @pytest.mark.parametrize("workers", [0, 2])
-def test_pooled_and_inline_parsing_give_the_same_outcome_and_resume_points(run_csv, workers, monkeypatch, campaign):
-    monkeypatch.setattr(imports, "PARSE_WORKERS", workers)
+def test_pooled_and_inline_parsing_give_the_same_outcome_and_resume_points(run_csv, workers, settings, campaign):
+    settings.IMPORT_PARALLEL, settings.IMPORT_PARSE_WORKERS = bool(workers), workers
     phones._memo.clear()  # nothing parsed before: the pool must do it
     DNC.objects.create(phone="+14155551003")
     progress = []
-    sniffed = imports.sniff(io.BytesIO(_file(60)))
-    importer = imports.CsvImporter(campaign=campaign, mapping=imports.guess_mapping(sniffed.header),
+    sniffed = sniff(io.BytesIO(_file(60)))
+    importer = CsvImporter(campaign=campaign, mapping=guess_mapping(sniffed.header),
                                    encoding=sniffed.encoding, delimiter=sniffed.delimiter, batch_size=7)
     importer.run(io.BytesIO(_file(60)), on_batch=lambda p: progress.append((p.processed, dict(p.counts))))
     assert dict(importer.counts) == {"accepted": 31, "invalid_phone": 12, "duplicate_in_file": 16, "dnc": 1}

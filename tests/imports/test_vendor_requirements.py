@@ -9,7 +9,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from campaigns import imports
+from campaigns.imports import importer
+from campaigns.imports.mapping import guess_mapping
+from campaigns.imports.sniffing import sniff
+from campaigns.imports.writing import NOT_SENT_EVERYWHERE, rejected_rows
 from campaigns.models import Campaign, ImportJob, Lead
 from vendors.models import Delivery, Destination, VendorAccount
 
@@ -33,9 +36,9 @@ def skip_policy(campaign):
 
 
 def preview(campaign):
-    sniffed = imports.sniff(io.BytesIO(CSV))
-    _, rows = imports.preview(io.BytesIO(CSV), campaign=campaign, mapping=imports.guess_mapping(sniffed.header),
-                              encoding=sniffed.encoding, delimiter=sniffed.delimiter)
+    sniffed = sniff(io.BytesIO(CSV))
+    _, rows = importer.preview(io.BytesIO(CSV), campaign=campaign, mapping=guess_mapping(sniffed.header),
+                               encoding=sniffed.encoding, delimiter=sniffed.delimiter)
     return [(r["accepted"], r["code"], r["message"]) for r in rows]
 
 
@@ -51,8 +54,8 @@ def test_the_import_rejects_and_counts_rows_a_vendor_would_refuse(run_csv, aktif
 def test_with_the_skip_policy_the_import_takes_them_counts_them_and_skips_the_vendor(run_csv, aktify, campaign):
     skip_policy(campaign)
     importer, errors = run_csv(CSV)
-    assert importer.counts == {"accepted": 4, imports.NOT_SENT_EVERYWHERE: 2}
-    assert imports.rejected_rows(importer.counts) == 0
+    assert importer.counts == {"accepted": 4, NOT_SENT_EVERYWHERE: 2}
+    assert rejected_rows(importer.counts) == 0
     assert set(Delivery.objects.values_list("lead__phone", "status", "code")) == {
         ("+14155552671", "pending", ""), ("+14155552672", "skipped", "vendor_requirements"),
         ("+14155552673", "skipped", "vendor_requirements"), ("+14155552674", "pending", "")}
@@ -83,7 +86,7 @@ def test_the_campaign_page_shows_what_its_vendors_need_and_sets_the_policy(staff
 
 def test_the_import_result_page_counts_the_leads_not_sent_everywhere(staff_client, aktify, campaign):
     job = ImportJob.objects.create(campaign=campaign, original_name="x.csv", status=ImportJob.Status.DONE,
-                                   counts={"accepted": 4, imports.NOT_SENT_EVERYWHERE: 2, "vendor_requirements": 1})
+                                   counts={"accepted": 4, NOT_SENT_EVERYWHERE: 2, "vendor_requirements": 1})
     page = staff_client.get(reverse("admin:campaigns_lead_import_progress", args=[job.pk])).content.decode()
     assert "Imported, but not sent to a vendor whose needs it misses" in page
     assert "Misses what a vendor of the campaign needs" in page

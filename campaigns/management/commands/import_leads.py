@@ -8,7 +8,9 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from campaigns import imports
+from campaigns.imports import sniffing, writing
+from campaigns.imports.importer import BATCH_SIZE, CsvImporter
+from campaigns.imports.mapping import TARGET_CHOICES, MappingError, guess_mapping, validate_mapping
 from campaigns.management.base import ExamplesCommand
 from campaigns.models import Campaign, LeadList
 
@@ -37,7 +39,7 @@ Examples:
 A mapping file is a JSON object from header to lead field, e.g.
   {"Cell": "phone", "Given": "first_name", "Notes": "metadata", "Internal": "ignore"}
 Targets: %s.
-""" % ", ".join(t for t, _ in imports.TARGET_CHOICES)
+""" % ", ".join(t for t, _ in TARGET_CHOICES)
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="The CSV file to import.")
@@ -47,7 +49,7 @@ Targets: %s.
         parser.add_argument("--errors", help="Where to write rejected rows (default: PATH.errors.csv).")
         parser.add_argument("--dry-run", action="store_true",
                             help="Check every row and print the counts; write nothing to the database.")
-        parser.add_argument("--batch-size", type=int, default=imports.BATCH_SIZE, help="Rows per transaction.")
+        parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="Rows per transaction.")
         parser.add_argument("--no-progress", action="store_true", help="No progress bar (for logs and cron).")
 
     def handle(self, path, campaign, list_name=None, mapping=None, errors=None, dry_run=False, batch_size=None,
@@ -68,8 +70,8 @@ Targets: %s.
                 lead_list, _ = LeadList.objects.get_or_create(campaign=campaign_obj, name=list_name)
         with source.open("rb") as binary:
             try:
-                sniffed = imports.sniff(binary)
-            except imports.ImportFileError as exc:
+                sniffed = sniffing.sniff(binary)
+            except sniffing.ImportFileError as exc:
                 raise CommandError(exc.message)
             if mapping:
                 try:
@@ -78,12 +80,12 @@ Targets: %s.
                     raise CommandError(f"Cannot read the mapping file {mapping}: {exc}")
                 if not isinstance(given, dict):
                     raise CommandError("The mapping file must hold a JSON object: {\"header\": \"field\", ...}.")
-                column_map = imports.guess_mapping(sniffed.header, given)
+                column_map = guess_mapping(sniffed.header, given)
             else:
-                column_map = imports.guess_mapping(sniffed.header, lead_list.import_mapping if lead_list else None)
+                column_map = guess_mapping(sniffed.header, lead_list.import_mapping if lead_list else None)
             try:
-                column_map = imports.validate_mapping(sniffed.header, column_map)
-            except imports.MappingError as exc:
+                column_map = validate_mapping(sniffed.header, column_map)
+            except MappingError as exc:
                 raise CommandError(f"{exc} Pass --mapping FILE to say which column holds the phone number.")
             self.stdout.write(
                 f"{source.name}: {sniffed.encoding}, {sniffed.delimiter_name}-separated, "
@@ -91,8 +93,8 @@ Targets: %s.
                 + ", ".join(f"{h} → {t}" for h, t in column_map.items())
             )
             errors_path = errors or f"{source}.errors.csv"
-            sink = imports.ErrorSink(errors_path, sniffed.header, sniffed.delimiter)
-            importer = imports.CsvImporter(
+            sink = writing.ErrorSink(errors_path, sniffed.header, sniffed.delimiter)
+            importer = CsvImporter(
                 campaign=campaign_obj, lead_list=lead_list, mapping=column_map, encoding=sniffed.encoding,
                 delimiter=sniffed.delimiter, source=(lead_list.source if lead_list else "") or f"csv:{source.name}",
                 dry_run=dry_run, batch_size=batch_size, errors=sink,
@@ -111,7 +113,7 @@ Targets: %s.
 
             try:
                 importer.run(binary, on_batch=on_batch)
-            except imports.ImportFileError as exc:
+            except sniffing.ImportFileError as exc:
                 raise CommandError(f"{exc.message} {importer.counts.get('accepted', 0):,} lead(s) were imported "
                                    "before that and stay imported; re-running adds nothing twice.")
             finally:
@@ -121,12 +123,12 @@ Targets: %s.
         if lead_list and not dry_run:
             LeadList.objects.filter(pk=lead_list.pk).update(import_mapping=column_map)
         counts = importer.counts
-        rejected = imports.rejected_rows(counts)
+        rejected = writing.rejected_rows(counts)
         verb = "would be imported" if dry_run else "imported"
         self.stdout.write(self.style.SUCCESS(
             f"{'Dry run: ' if dry_run else ''}{counts.get('accepted', 0):,} of {importer.processed:,} rows {verb}; "
             f"{rejected:,} rejected."))
-        for code, label in imports.OUTCOMES:
+        for code, label in writing.OUTCOMES:
             if counts.get(code):
                 self.stdout.write(f"  {label:<32} {code:<18} {counts[code]:>10,}")
         if rejected:
