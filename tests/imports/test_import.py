@@ -177,9 +177,7 @@ def test_the_command_explains_bad_input(campaign, tmp_path):
         call_command("import_leads", str(path), "--campaign", "nope")
 
 
-def test_the_import_leaves_the_cyclic_gc_of_the_worker_process_on(run_csv, monkeypatch, settings):
-    """The import runs inside a long-lived worker process: turning the cyclic GC off for
-    its duration turned it off for everything else the process does meanwhile."""
+def test_the_import_pauses_the_cyclic_gc_and_always_turns_it_back_on(run_csv, monkeypatch):
     import gc
 
     from campaigns import intake
@@ -192,7 +190,14 @@ def test_the_import_leaves_the_cyclic_gc_of_the_worker_process_on(run_csv, monke
         return real_admit(*args, **kwargs)
 
     monkeypatch.setattr(intake, "admit", admit)
-    for parallel in (False, True):
-        settings.IMPORT_PARALLEL = parallel
-        run_csv(b"phone\n4155552671\n2125550147\n", batch_size=1)
-    assert states == [True] * 4
+    assert gc.isenabled()
+    run_csv(b"phone\n4155552671\n2125550147\n", batch_size=1)
+    assert states == [False, False] and gc.isenabled()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(intake, "admit", broken)
+    with pytest.raises(RuntimeError):
+        run_csv(b"phone\n3125550100\n", batch_size=1)
+    assert gc.isenabled()
