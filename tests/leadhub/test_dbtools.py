@@ -11,7 +11,7 @@ def _synchronous_commit() -> str:
         return cursor.fetchone()[0]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # a real transaction: SET LOCAL ends with its commit
 def test_a_commit_without_waiting_for_disk_is_this_transactions_only():
     if connection.vendor != "postgresql":
         with transaction.atomic():
