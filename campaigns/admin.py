@@ -112,6 +112,7 @@ class CampaignAdmin(CountedDeleteMixin, admin.ModelAdmin):
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("created_at", "updated_at", "lead_requirements", "dashboard")
+    filter_horizontal = ("watchers",)
     inlines = [LeadListInline]
     actions = ["import_csv", "cancel_open_leads", "archive"]
 
@@ -155,6 +156,7 @@ class CampaignAdmin(CountedDeleteMixin, admin.ModelAdmin):
         (None, {"fields": ("name", "slug", "status", "dashboard")}),
         ("Calling window (lead's local time)", {"fields": ("timezone", "calling_days", "calling_start", "calling_end", "default_region")}),
         ("What a lead needs", {"fields": ("lead_requirements", "vendor_requirements_policy")}),
+        ("Alerts", {"fields": ("watchers",), "description": "Thresholds are set on each destination (vendor)."}),
         ("History", {"fields": ("created_at", "updated_at")}),
     )
 

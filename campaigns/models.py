@@ -77,6 +77,12 @@ class Campaign(models.Model):
                   "zip code) is rejected at intake (reason vendor_requirements), or accepted and not sent to "
                   "that vendor (its delivery is stored as skipped, with the reason).",
     )
+    watchers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="watched_campaigns",
+        limit_choices_to={"is_staff": True, "is_active": True},
+        help_text="Staff mailed when one of this campaign's vendors crosses its alert thresholds, and when it "
+                  "recovers (each needs an email address).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -131,6 +131,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "vendors.alerts.context",  # the open-alerts banner of the admin pages
             ],
         },
     },
@@ -244,6 +245,14 @@ DELIVERY_BACKOFF_BASE_SECONDS = env.float("DELIVERY_BACKOFF_BASE_SECONDS", defau
 DELIVERY_LINGER_SECONDS = env.float("DELIVERY_LINGER_SECONDS", default=5)  # wait this long for retries due soon
 # /health/: the oldest due delivery may wait this long before its "ok" turns false
 HEALTH_MAX_DELIVERY_LAG_SECONDS = env.int("HEALTH_MAX_DELIVERY_LAG_SECONDS", default=900)
+
+# --- mail (vendor alerts to the campaign's watchers, vendors.alerts) -----------
+# EMAIL_URL as django-environ reads it: smtp+tls://user:password@host:587, consolemail:// (development)
+vars().update(env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="LeadHub <leadhub@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# the admin's address as staff reach it, for the links in alert mails
+ADMIN_BASE_URL = env.str("ADMIN_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- API ------------------------------------------------------------------
 REST_FRAMEWORK = {

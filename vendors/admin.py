@@ -17,7 +17,7 @@ from leadhub.deletion import CountedDeleteMixin
 
 from . import counts, registry, services
 from .integrations.base import VendorError
-from .models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
+from .models import Delivery, DeliveryAttempt, Destination, DestinationAlert, VendorAccount, VendorExchange
 
 
 class SecretJSONWidget(forms.Textarea):
@@ -138,7 +138,26 @@ class DestinationAdmin(CountedDeleteMixin, admin.ModelAdmin):
     list_select_related = ("campaign", "account")
     search_fields = ("campaign__name", "account__name", "remote_ref")
     autocomplete_fields = ("campaign", "account")
-    readonly_fields = ("remote_status", "remote_status_message", "delivery_counts", "created_at", "updated_at")
+    readonly_fields = ("remote_status", "remote_status_message", "alert_state", "delivery_counts", "created_at",
+                       "updated_at")
+    fieldsets = (
+        (None, {"fields": ("campaign", "account", "remote_ref", "settings", "secret", "is_enabled")}),
+        ("Alerts (checked every minute; the campaign's watchers are mailed)", {"fields": (
+            "alert_state", "alert_refusal_percent", "alert_min_answers", "alert_failure_streak")}),
+        ("At the vendor", {"fields": ("remote_status", "remote_status_message", "delivery_counts")}),
+        ("History", {"fields": ("created_at", "updated_at")}),
+    )
+
+    @admin.display(description="Alert")
+    def alert_state(self, obj):
+        alert = DestinationAlert.objects.filter(pk=obj.pk).first() if obj and obj.pk else None
+        if alert is None or alert.raised_at is None:
+            return "none raised"
+        if alert.is_open:
+            return format_html('<strong style="color:#ba2121">open since {} UTC</strong>: {}',
+                               f"{alert.raised_at:%Y-%m-%d %H:%M}", alert.reason)
+        return f"clear (the last one, raised {alert.raised_at:%Y-%m-%d %H:%M} UTC, cleared " \
+               f"{alert.cleared_at:%Y-%m-%d %H:%M} UTC: {alert.reason})"
 
     @admin.display(description="Deliveries")
     def delivery_counts(self, obj):

@@ -66,6 +66,27 @@ class Destination(models.Model):
     remote_status = models.CharField(max_length=32, blank=True, editable=False,
                                      help_text="Last campaign status set at the vendor (8x8).")
     remote_status_message = models.TextField(blank=True, editable=False)
+    # alerts (vendors.alerts, checked every minute): the campaign's watchers are mailed once when one is crossed
+    alert_refusal_percent = models.PositiveSmallIntegerField(
+        "alert at refusal rate (%)", default=50,
+        validators=[MinValueValidator(1, "A refusal rate is at least %(limit_value)s %%."),
+                    MaxValueValidator(100, "A refusal rate is at most %(limit_value)s %%.")],
+        help_text="Alert when, of the pushes this vendor answered (accepted or refused) in the last hour, at least "
+                  "this percentage were refused, counting only hours with at least the minimum volume below.",
+    )
+    alert_min_answers = models.PositiveIntegerField(
+        "minimum pushes answered in the hour", default=20,
+        validators=[MinValueValidator(1, "The minimum volume is at least 1 push.")],
+        help_text="Below this many accepted + refused pushes in the last hour the refusal rate raises no alert "
+                  "(two refusals out of three are not an outage).",
+    )
+    alert_failure_streak = models.PositiveSmallIntegerField(
+        "alert after consecutive failed calls", default=5,
+        validators=[MinValueValidator(1, "A failure streak is at least 1 call."),
+                    MaxValueValidator(100, "A failure streak is at most 100 calls.")],
+        help_text="Alert when this many of the destination's most recent calls to the vendor in a row failed: no "
+                  "answer (timeout, connection), HTTP 401, 403, 429 or 5xx. Any other answer ends the streak.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -93,6 +114,35 @@ class Destination(models.Model):
         errors = client_class(self.account.kind).validate_settings(self.settings or {})
         if errors:
             raise ValidationError({"settings": [f"{k}: {v}" for k, v in errors.items()]})
+
+
+class DestinationAlert(models.Model):
+    """A destination's alert state (``vendors.alerts``): open from ``raised_at`` until ``cleared_at``.
+
+    One row per destination, so a destination that keeps failing alerts once: raising only turns
+    a closed row open, clearing only turns an open row closed. ``samples`` holds the destination's
+    answered-push totals per UTC day as read from ``DeliveryCount`` at each check of the last hour
+    (``[[iso time, {day: [accepted, refused]}], …]``): the refusal rate over the last hour is the
+    difference between the newest and the oldest, so no check counts the delivery table."""
+
+    destination = models.OneToOneField(Destination, on_delete=models.CASCADE, primary_key=True,
+                                       related_name="alert")
+    raised_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    samples = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["raised_at"], name="alert_open_idx", condition=models.Q(cleared_at=None))]
+
+    @property
+    def is_open(self) -> bool:
+        return self.raised_at is not None and self.cleared_at is None
+
+    def __str__(self):
+        state = f"open since {self.raised_at:%Y-%m-%d %H:%M}" if self.is_open else "clear"
+        return f"Alert on destination {self.destination_id}: {state}"
 
 
 class Delivery(models.Model):

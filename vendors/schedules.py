@@ -13,6 +13,8 @@ SCHEDULES = [
     # the dashboard's counters: fold the day's delta rows into one row per key
     {"name": "leadhub: compact dashboard counts", "func": "vendors.tasks.compact_counts", "schedule_type": "I",
      "minutes": 1},
+    # vendor alerts: thresholds per destination, read from the dashboard's counters (vendors.alerts)
+    {"name": "leadhub: check alerts", "func": "vendors.tasks.check_alerts", "schedule_type": "I", "minutes": 1},
     # bulk staff actions (campaigns.bulk) whose worker died: resume them after the last committed chunk
     {"name": "leadhub: resume stalled bulk actions", "func": "campaigns.tasks.resume_stalled_bulk_actions",
      "schedule_type": "I", "minutes": 5},

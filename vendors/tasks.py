@@ -32,3 +32,10 @@ def compact_counts():
     from . import counts
 
     return counts.compact() + rollup.compact(IntakeCount, IntakeCount.KEY, since=counts.recent_days()[0])
+
+
+def check_alerts():
+    """Raise or clear each destination's alert (vendors.alerts), every minute."""
+    from . import alerts
+
+    return alerts.check()
