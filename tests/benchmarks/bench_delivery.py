@@ -113,13 +113,30 @@ class Processes:
         self.procs.append((name, proc))
         return proc
 
+    def start_sandbox(self) -> Sandbox:
+        """The vendor sandbox on a free port, returned once it answers."""
+        port = _free_port()
+        self.start("sandbox", "vendor_sandbox", "--port", str(port), "--latency-ms", str(LATENCY_MS))
+        sandbox = Sandbox(f"http://127.0.0.1:{port}")
+        for _ in range(100):
+            try:
+                sandbox.reset()
+                break
+            except OSError:
+                self.check_alive()
+                time.sleep(0.1)
+        return sandbox
+
     def check_alive(self) -> None:
         for name, proc in self.procs:
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.dir / (name + '.log')}")
 
-    def stop(self) -> None:
-        for name, proc in reversed(self.procs):  # the cluster first, then the sandbox
+    def stop(self, only: list[subprocess.Popen] | None = None) -> None:
+        """Stop every process (the cluster first, then the sandbox), or only those of ``only``."""
+        for name, proc in reversed(self.procs):
+            if only is not None and proc not in only:
+                continue
             if proc.poll() is None:
                 proc.terminate()
                 try:
@@ -130,7 +147,7 @@ class Processes:
                     except ProcessLookupError:
                         pass
                     proc.wait(timeout=10)
-        self.procs.clear()
+        self.procs = [(name, proc) for name, proc in self.procs if proc.poll() is None]
 
 
 # --------------------------------------------------------------------------- data
@@ -399,16 +416,7 @@ def run(bench):
     was_sync, Conf.SYNC = Conf.SYNC, False
     procs = Processes(bench.database_url)
     try:
-        port = _free_port()
-        procs.start("sandbox", "vendor_sandbox", "--port", str(port), "--latency-ms", str(LATENCY_MS))
-        sandbox = Sandbox(f"http://127.0.0.1:{port}")
-        for _ in range(100):
-            try:
-                sandbox.reset()
-                break
-            except OSError:
-                procs.check_alive()
-                time.sleep(0.1)
+        sandbox = procs.start_sandbox()
         dests = _setup(sandbox)
         _clean()
         others = Delivery.objects.filter(status__in=Delivery.OPEN).exclude(
