@@ -51,6 +51,7 @@ RATE_SECONDS = 10
 BOUND = float(os.environ.get("BENCH_SCALING_BOUND", 300))
 PROFILE_SECONDS = int(os.environ.get("BENCH_SCALING_PROFILE", 0))
 LEASE_SECONDS = 5  # the kill run's lease: the dead cluster's batches come back this soon
+SWEEP_SECONDS = 10  # nothing delivered this long with rows pending: queue delivery runs (the sweep's job)
 HELD = dt.timedelta(days=1)
 POLL = 0.5
 
@@ -157,22 +158,27 @@ def _release(dest) -> None:
 def _sweep_until_done(dest, clusters: int, started: float, kill_at: int | None = None, on_kill=None):
     """Poll until every delivery of ``dest`` is terminal (seconds, or None past BOUND). Stranded rows of
     a dead cluster come back after their lease, at the next delivery run: queue one (the sweep's job)
-    each lease period while only in-flight rows are left."""
+    each lease period while only in-flight rows are left, and whenever nothing moved for a while.
+    A named cluster (Q_CLUSTER_NAME) runs no schedule of the default cluster, so no sweep of its own."""
     from vendors.models import Delivery
 
-    last_sweep = time.perf_counter()
+    last_sweep = last_progress = time.perf_counter()
+    left_before = None
     while True:
         now = time.perf_counter()
         left = _open(dest)
         if left == 0:
             return now - started
+        if left != left_before:
+            left_before, last_progress = left, now
         if now - started > BOUND:
             return None
         if kill_at is not None and Delivery.objects.filter(destination=dest, status="accepted").count() >= kill_at:
             on_kill()
             kill_at = None
         pending = Delivery.objects.filter(destination=dest, status=Delivery.Status.PENDING).exists()
-        if not pending and now - last_sweep > LEASE_SECONDS:
+        stalled = now - last_progress > SWEEP_SECONDS and now - last_sweep > SWEEP_SECONDS
+        if (not pending and now - last_sweep > LEASE_SECONDS) or stalled:
             enqueue_wakeup(clusters * WORKERS)
             last_sweep = now
         time.sleep(POLL)
@@ -361,7 +367,9 @@ def run(bench):
     database = urlsplit(bench.database_url).path.lstrip("/")
     procs = Processes(bench.database_url)
     procs.env.update({"REDIS_URL": REDIS_URL, "Q_CLUSTER_NAME": f"{PREFIX}{os.getpid()}", "Q_WORKERS": str(WORKERS),
-                      "DELIVERY_THREADS": str(THREADS), "LOG_LEVEL": "WARNING"})
+                      "DELIVERY_THREADS": str(THREADS), "LOG_LEVEL": "WARNING",
+                      # a delivery run ends by 80 % of Q_TIMEOUT; the default (4 min) cut slow runs short
+                      "Q_TIMEOUT": str(int(BOUND) + 60), "Q_RETRY": str(int(BOUND) + 120)})
     logging.getLogger("django-q").setLevel(logging.WARNING)  # a line per queued delivery run otherwise
     with redis_broker(REDIS_URL, f"{PREFIX}{os.getpid()}"):
         try:
