@@ -156,8 +156,10 @@ def _acting_for(action: BulkAction):
 
 
 def _record(action: BulkAction) -> None:
-    """The job's one audit entry, on the action (its History page, the audit log), in the name
-    of who started it."""
+    """A background job's one audit entry, on the action (its History page, the audit log), in
+    the name of who started it (an action run in the request logged each lead instead)."""
+    if audits_each_lead(action):
+        return
     with _acting_for(action):
         audit.record([action], f"Bulk action {action.pk} ({action.get_kind_display().lower()}, "
                                f"{action.total:,} selected leads): {action.message}")
