@@ -2,6 +2,7 @@
 from typing import Callable
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 from django.db.models import Q
@@ -530,8 +531,11 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
             }
             return TemplateResponse(request, "admin/campaigns/lead/erase_confirmation.html", context)
         user = request.user
+        reason = request.POST.get("erase_reason", "")
+        if queryset.count() > settings.BULK_INLINE_MAX:  # more than a request holds: a job, with its progress
+            return self._bulk(request, queryset, BulkAction.Kind.ERASE, {"reason": reason, "via": "admin"})
         outcome = intake.erase_leads(queryset, via="admin", requested_by=f"staff:{user.get_username()}", user=user,
-                                     reason=request.POST.get("erase_reason", ""))
+                                     reason=reason)
         skipped = f" ({len(outcome.already_erased)} already erased)" if outcome.already_erased else ""
         self.message_user(request, f"Erased the personal data of {len(outcome.erased)} lead(s){skipped}.",
                           messages.SUCCESS)

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
 from django.db import IntegrityError, connection, transaction
-from django.db.models import CharField, Q, Value
+from django.db.models import CharField, F, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.db.models.base import ModelState
 from django.utils import timezone as djtz
@@ -607,9 +607,11 @@ class Withdrawn(NamedTuple):
     planned: int         # withdrawal deliveries planned for them (what the signal's receivers report)
 
 
-def withdraw(lead_ids: Sequence[int], status: str, operation: str, audit_message: str) -> Withdrawn:
+def withdraw(lead_ids: Sequence[int], status: str, operation: str, audit_message: str | None) -> Withdrawn:
     """Set the still-open leads among ``lead_ids`` to ``status``, announce them and record it in
-    the audit log, in one transaction. Callers pass at most a chunk (:func:`lead_id_chunks`)."""
+    the audit log (one entry per lead; ``audit_message=None``: the caller records it, as a
+    background bulk job does once for all its leads), in one transaction. Callers pass at most
+    a chunk (:func:`lead_id_chunks`)."""
     with transaction.atomic():
         if connection.vendor == "postgresql":
             # one statement, the ids as one text parameter (psycopg dumps a list element by element)
@@ -627,7 +629,8 @@ def withdraw(lead_ids: Sequence[int], status: str, operation: str, audit_message
         if open_ids:
             replies = leads_withdrawn.send(sender=Lead, leads=open_ids, operation=operation)
             planned = sum(reply for _, reply in replies if isinstance(reply, int))
-            audit.record(Lead.objects.filter(pk__in=open_ids), audit_message)
+            if audit_message is not None:
+                audit.record(Lead.objects.filter(pk__in=open_ids), audit_message)
     return Withdrawn(open_ids, planned)
 
 
@@ -658,9 +661,11 @@ class DncResult:
 
 def add_to_dnc(
     numbers: Iterable[str], *, campaign: Campaign | None = None, reason: str = "", source: str = "",
-    region: str | None = None,
+    region: str | None = None, audit_leads: bool = True,
 ) -> DncResult:
-    """Put numbers on the DNC list (``campaign=None``: every campaign) and withdraw their leads.
+    """Put numbers on the DNC list (``campaign=None``: every campaign) and withdraw their leads
+    (each withdrawn lead gets an audit entry unless ``audit_leads`` is off: a background bulk
+    job records one entry for all its leads).
 
     Works :data:`CHUNK` numbers per transaction: each chunk lists its numbers and withdraws
     their open leads together, so a number is never listed while its leads stay open.
@@ -685,7 +690,7 @@ def add_to_dnc(
             if lead_ids:
                 withdrawn = withdraw(lead_ids, Lead.Status.DNC, "dnc",
                                      f"Put on the DNC list ({'campaign ' + campaign.slug if campaign else 'all campaigns'}"
-                                     f"{': ' + reason if reason else ''}); vendors told to stop")
+                                     f"{': ' + reason if reason else ''}); vendors told to stop" if audit_leads else None)
                 result.leads_withdrawn += len(withdrawn.lead_ids)
                 result.withdrawn_ids += withdrawn.lead_ids
                 result.withdrawals_planned += withdrawn.planned
@@ -738,10 +743,11 @@ class EraseResult:
     erasure: Erasure | None = None      # the audit row (None when nothing was left to erase)
     erased: list[int] = field(default_factory=list)
     already_erased: list[int] = field(default_factory=list)
+    planned: int = 0  # erase and end-of-contact deliveries planned at vendors
 
 
 def erase_leads(leads: Iterable[Lead] | Any, *, via: str, requested_by: str, user=None, api_key=None,
-                reason: str = "") -> EraseResult:
+                reason: str = "", erasure: Erasure | None = None, audit_leads: bool = True) -> EraseResult:
     """Erase leads' personal data here and at every vendor holding them, and record who did.
 
     The withdrawal signal goes first, while the leads still carry their details: vendors
@@ -750,24 +756,37 @@ def erase_leads(leads: Iterable[Lead] | Any, *, via: str, requested_by: str, use
     stored vendor answers. Then the lead keeps its id, campaign, status ``erased`` and
     delivery history, and none of ``PERSONAL_FIELDS``: its phone becomes
     ``erased<id>``, so the number is not kept and may be submitted again as a new lead.
+
+    ``leads`` is a queryset (read set-wise) or Lead objects / ids; :data:`CHUNK` leads per
+    transaction, all recorded on one ``Erasure`` (``erasure``: add to that one, as a bulk job
+    does chunk after chunk). Each erased lead gets an audit entry unless ``audit_leads`` is off
+    (a background bulk job records one entry for all its leads).
     """
-    ids = [lead.pk for lead in leads] if not hasattr(leads, "values_list") else list(leads.values_list("pk", flat=True))
-    result = EraseResult()
-    with transaction.atomic():
-        found = list(Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
-        todo = [lead for lead in found if lead.status != Lead.Status.ERASED]
-        result.already_erased = [lead.pk for lead in found if lead.status == Lead.Status.ERASED]
-        if not todo:
-            return result
-        leads_withdrawn.send(sender=Lead, leads=todo, operation="erase")
-        blank = {name: "" for name in PERSONAL_FIELDS}
-        blank.update(metadata={}, phone=Concat(Value(ERASED_PHONE_PREFIX), Cast("id", CharField())))
-        Lead.objects.filter(pk__in=[lead.pk for lead in todo]).update(
-            status=Lead.Status.ERASED, updated_at=djtz.now(), **blank)
-        result.erasure = Erasure.objects.create(via=via, requested_by=requested_by[:200], user=user,
-                                                api_key=api_key, reason=reason[:255], lead_count=len(todo))
-        result.erasure.leads.set(todo)
-        audit.record(todo, f"Personal data erased here and at the vendors (erasure {result.erasure.pk}, "
-                           f"requested by {requested_by})")
-        result.erased = [lead.pk for lead in todo]
+    result = EraseResult(erasure=erasure)
+    for ids in lead_id_chunks(leads):
+        with transaction.atomic():
+            found = list(Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+            todo = [lead for lead in found if lead.status != Lead.Status.ERASED]
+            result.already_erased += [lead.pk for lead in found if lead.status == Lead.Status.ERASED]
+            if not todo:
+                continue
+            replies = leads_withdrawn.send(sender=Lead, leads=todo, operation="erase")
+            result.planned += sum(reply for _, reply in replies if isinstance(reply, int))
+            blank = {name: "" for name in PERSONAL_FIELDS}
+            blank.update(metadata={}, phone=Concat(Value(ERASED_PHONE_PREFIX), Cast("id", CharField())))
+            todo_ids = [lead.pk for lead in todo]
+            Lead.objects.filter(pk__in=todo_ids).update(status=Lead.Status.ERASED, updated_at=djtz.now(), **blank)
+            if result.erasure is None:
+                result.erasure = Erasure.objects.create(via=via, requested_by=requested_by[:200], user=user,
+                                                        api_key=api_key, reason=reason[:255], lead_count=0)
+            Erasure.objects.filter(pk=result.erasure.pk).update(lead_count=F("lead_count") + len(todo))
+            result.erasure.leads.through.objects.bulk_create(
+                [result.erasure.leads.through(erasure_id=result.erasure.pk, lead_id=pk) for pk in todo_ids],
+                ignore_conflicts=True)
+            if audit_leads:
+                audit.record(todo, f"Personal data erased here and at the vendors (erasure {result.erasure.pk}, "
+                                   f"requested by {requested_by})")
+            result.erased += todo_ids
+    if result.erasure is not None:
+        result.erasure.refresh_from_db(fields=["lead_count"])
     return result

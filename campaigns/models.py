@@ -419,6 +419,7 @@ class BulkAction(models.Model):
         CAMPAIGN_DNC = "campaign_dnc", "Add numbers to their campaign's DNC list"
         GLOBAL_DNC = "global_dnc", "Add numbers to the global DNC list"
         REDELIVER = "redeliver", "Re-deliver leads to their vendors"  # implemented by vendors (bulk.register)
+        ERASE = "erase", "Erase personal data"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"

@@ -16,8 +16,7 @@ def plan_push(sender, leads, **kwargs):
 def plan_withdrawal(sender, leads, operation, **kwargs) -> int:
     planned = services.plan_withdrawal(leads, operation)  # the sender counts the deliveries planned
     if operation == "erase":  # sent before intake wipes the leads: their details are still here
-        services.forget_personal_details([lead.pk for lead in leads],
-                                         [services.personal_details(lead) for lead in leads])
+        services.forget_personal_details({lead.pk: services.personal_details(lead) for lead in leads})
     return planned
 
 

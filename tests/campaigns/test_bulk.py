@@ -6,13 +6,14 @@ import threading
 import time
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import bulk, tasks
-from campaigns.models import DNC, BulkAction, BulkActionLead, Lead
+from campaigns import audit, bulk, tasks
+from campaigns.models import DNC, BulkAction, BulkActionLead, Erasure, Lead
 from vendors.models import Delivery, Destination, VendorAccount
 
 pytestmark = pytest.mark.django_db
@@ -82,6 +83,47 @@ def test_a_large_cancel_runs_in_the_background_with_progress(staff_client, campa
     assert "Cancelled 29 of 30 selected leads; 29 withdrawal(s) planned at vendors." in page
     assert 'http-equiv="refresh"' not in page
     assert Delivery.objects.filter(operation="end_contact").count() == 29
+
+
+def test_a_background_job_is_audited_once_in_the_name_of_the_staff_member_who_started_it(
+        staff_client, campaign, held_leads, queued, settings, django_capture_on_commit_callbacks):
+    settings.BULK_INLINE_MAX = 10
+    with django_capture_on_commit_callbacks(execute=True):
+        select_all(staff_client, campaign, "cancel_leads")
+    [action_id] = queued
+    assert tasks.run_bulk_action(action_id) == "done"  # as a worker runs it: no request, no staff member about
+    [entry] = LogEntry.objects.all()  # one for the job, none per lead
+    assert (entry.content_type.model, entry.object_id, entry.user.username) == ("bulkaction", str(action_id), "boss")
+    assert entry.change_message == (f"Bulk action {action_id} (cancel leads, 30 selected leads): Cancelled 30 of 30 "
+                                    "selected leads; 30 withdrawal(s) planned at vendors. — by staff:boss")
+
+
+def test_erasing_a_large_selection_runs_in_the_background_with_progress_as_one_erasure(
+        staff_client, campaign, held_leads, queued, settings, django_capture_on_commit_callbacks):
+    settings.BULK_INLINE_MAX = 10
+    Lead.objects.filter(pk=held_leads[0].pk).update(status="erased")  # erased already: selected, not changed
+    with django_capture_on_commit_callbacks(execute=True):
+        response = select_all(staff_client, campaign, "erase_personal_data", confirm="yes", erase_reason="DSAR 7")
+    [action_id] = queued
+    url = reverse("admin:campaigns_bulkaction_change", args=[action_id])
+    assert response.status_code == 302 and response.url == url
+    assert "Erasing the personal data of 30 leads — 0 %" in staff_client.get(url).content.decode()
+    assert not Erasure.objects.exists() and Lead.objects.filter(status="erased").count() == 1
+
+    assert bulk.run(action_id, chunk=12, max_chunks=1) == "continue"  # a worker, one chunk in
+    assert "Erasing the personal data of 30 leads — 40 %" in staff_client.get(url).content.decode()
+    assert tasks.run_bulk_action(action_id) == "done"
+    assert "Erased the personal data of 29 of 30 selected leads (the others were erased already); 58 erase and " \
+           "stop call(s) planned at vendors." in staff_client.get(url).content.decode()
+    [erasure] = Erasure.objects.all()  # one record for the whole job, chunk after chunk
+    assert (erasure.via, erasure.user.username, erasure.requested_by, erasure.reason, erasure.lead_count) == (
+        "admin", "boss", "staff:boss", "DSAR 7", 29)
+    assert sorted(erasure.leads.values_list("pk", flat=True)) == [lead.pk for lead in held_leads[1:]]
+    lead = Lead.objects.get(pk=held_leads[5].pk)
+    assert (lead.status, lead.phone, lead.last_name) == ("erased", f"erased{lead.pk}", "")
+    assert Delivery.objects.filter(operation="erase").count() == 29
+    [entry] = LogEntry.objects.all()
+    assert entry.object_id == str(action_id) and entry.user.username == "boss"
 
 
 def test_a_crashed_run_resumes_after_its_last_chunk(campaign, held_leads, queued, monkeypatch, settings):
@@ -182,7 +224,9 @@ def test_lanes_share_the_work_and_never_take_a_lead_twice(campaign, held_leads, 
     if connection.vendor != "postgresql":
         pytest.skip("lanes are a PostgreSQL matter (SQLite has one writer at a time)")
     settings.BULK_INLINE_MAX, settings.BULK_LANES = 0, 2
-    action = bulk.start(BulkAction.Kind.CANCEL, Lead.objects.filter(campaign=campaign))
+    boss = get_user_model().objects.create_user("boss", is_staff=True)
+    with audit.acting_as("staff:boss", boss):
+        action = bulk.start(BulkAction.Kind.CANCEL, Lead.objects.filter(campaign=campaign), user=boss)
     real = bulk.ACTIONS[BulkAction.Kind.CANCEL]
     taken = []
 
@@ -198,3 +242,5 @@ def test_lanes_share_the_work_and_never_take_a_lead_twice(campaign, held_leads, 
     assert every == sorted(lead.pk for lead in held_leads)  # each lead once
     action.refresh_from_db()
     assert (action.processed, action.changed, action.deliveries_planned) == (30, 30, 30)
+    [entry] = LogEntry.objects.all()  # the lanes' threads act as who started the job
+    assert entry.user == boss and entry.change_message.endswith("— by staff:boss")

@@ -14,7 +14,7 @@ from django.urls import reverse
 from campaigns import intake
 from campaigns.models import DNC, Lead, LeadList
 from vendors import services
-from vendors.models import Delivery
+from vendors.models import Delivery, DeliveryAttempt, VendorExchange
 
 from .conftest import MANY, load_accepted_pushes, load_leads, phones
 
@@ -88,3 +88,37 @@ def test_export_of_every_lead_of_a_campaign_streams_them_all(staff_client, campa
     assert response.status_code == 200
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert len(rows) == MANY + 1 and rows[1][0].isdigit()
+
+
+def test_erase_of_every_lead_of_a_campaign_scrubs_each_ones_history_in_linear_work(campaign, destination, monkeypatch):
+    load_leads(campaign)
+    load_accepted_pushes(campaign, destination)
+    with connection.cursor() as cursor:  # what the vendor answered: one batch exchange per 1,000 leads, an attempt each
+        cursor.execute("INSERT INTO vendors_vendorexchange (started_at, duration_ms, request, http_status, excerpt, "
+                       "error, destination_id) SELECT now(), 5, 'POST /leads', 200, 'created Lead' || ((g - 1) * 1000 + 1) || ' and more', "
+                       "'', %s FROM generate_series(1, %s / 1000) AS g RETURNING id", [destination.pk, MANY])
+        exchanges = sorted(row[0] for row in cursor.fetchall())
+        cursor.execute("INSERT INTO vendors_deliveryattempt (started_at, duration_ms, request, http_status, outcome, "
+                       "code, message, excerpt, delivery_id, sent_in_id) "
+                       "SELECT now(), 5, 'POST /leads', 200, 'accepted', '', 'Welcome ' || l.last_name, '', d.id, "
+                       "%s::bigint + (row_number() OVER (ORDER BY d.id) - 1) / 1000 "
+                       "FROM vendors_delivery d JOIN campaigns_lead l ON l.id = d.lead_id", [exchanges[0]])
+    searched = []
+    real_scrub = services._scrub
+
+    def counting_scrub(text, values):
+        searched.append(len(values))
+        return real_scrub(text, values)
+
+    monkeypatch.setattr(services, "_scrub", counting_scrub)
+    result = intake.erase_leads(Lead.objects.filter(campaign=campaign), via="command", requested_by="command:test",
+                                audit_leads=False)
+    assert len(result.erased) == MANY and result.erasure.lead_count == MANY == result.erasure.leads.count()
+    assert Lead.objects.filter(campaign=campaign, status="erased", last_name="").count() == MANY
+    assert Delivery.objects.filter(operation="erase", destination=destination).count() == MANY
+    assert not DeliveryAttempt.objects.exclude(message="Welcome [erased]").exists()
+    assert VendorExchange.objects.get(pk=exchanges[4]).excerpt == "created [erased] and more"
+    # each text searched for its own people's details only (4 values a lead here: phone, encoded phone, 2 names;
+    # 3 deliveries a lead (push, end_contact, erase), 3 texts an attempt or exchange, 1,000 leads an exchange),
+    # not for everyone's: 2.3 million searches, where searching every text for every person's makes 10^11
+    assert sum(searched) <= 4 * (3 * MANY + 3 * MANY + 3 * 1000 * len(exchanges))
