@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0011_bulk_jobs'),
+        ('campaigns', '0012_campaign_watchers'),
     ]
 
     operations = [
