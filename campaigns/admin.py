@@ -5,18 +5,21 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
+from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
+from django.utils.timezone import localtime
 from django.utils.safestring import mark_safe
 
 from leadhub.deletion import CountedDeleteMixin
 
 from . import bulk, intake, requirements, withdrawals
 from .imports import export, jobs, writing
-from .models import DNC, WEEKDAYS, BulkAction, Campaign, Erasure, ImportJob, Lead, LeadList, Partner
+from .models import DNC, WEEKDAYS, BulkAction, Campaign, Erasure, ImportJob, Lead, LeadList, Partner, search_key
 from .paginators import EstimatedCountPaginator
 from .phones import try_normalize_phone
 
@@ -30,10 +33,14 @@ class PhoneSearchMixin:
 
     phone_search_fields: tuple[str, ...] = ("phone",)
 
+    def phone_search_region(self, request) -> str | None:
+        """The region numbers without a country code are read in (None: DEFAULT_PHONE_REGION)."""
+        return None
+
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
         if term:
-            phone = try_normalize_phone(term)
+            phone = try_normalize_phone(term, self.phone_search_region(request))
             if phone:
                 query = Q()
                 for name in self.phone_search_fields:
@@ -409,6 +416,32 @@ class IntakeRefused(Exception):
     """Intake refused at save what the form's dry run accepted (a concurrent add or DNC entry)."""
 
 
+class CampaignScopedFilter(admin.RelatedFieldListFilter):
+    """A lead list's or partner's filter offering those of the campaign the list is filtered
+    to (all of them otherwise), so the choices stay short on a busy install."""
+
+    def field_choices(self, field, request, model_admin):
+        campaign = request.GET.get("campaign__id__exact", "")
+        model = field.related_model
+        rows = model.objects.all()
+        if campaign.isdigit():
+            rows = rows.filter(**{"campaign" if model is LeadList else "campaigns": campaign})
+        if model is LeadList and not campaign.isdigit():
+            rows = rows.select_related("campaign")  # a list's name reads its campaign's
+            return [(row.pk, str(row)) for row in rows]
+        return [(row.pk, row.name) for row in rows]
+
+
+class LeadChangeList(ChangeList):
+    def get_results(self, request):
+        """The page's leads, given what ``LeadAdmin.page_steps`` add for the whole page at once
+        (a query per page, not per row)."""
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        for step in self.model_admin.page_steps:
+            step(self.result_list)
+
+
 class DncScopeForm(admin.helpers.ActionForm):
     reason = forms.CharField(required=False, help_text="Reason recorded with DNC entries.")
 
@@ -417,13 +450,18 @@ class DncScopeForm(admin.helpers.ActionForm):
 class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     form = LeadForm
     phone_search_fields = ("phone", "phone_alt")
-    list_display = ("id", "phone", "full_name", "campaign", "lead_list", "status", "partner", "created_at")
+    # narrow cells (the vendors' states come last, from vendors/admin.py): the table fits 1366 px
+    list_display = ("id", "phone", "full_name", "campaign", "list_name", "status", "partner", "created")
     list_display_links = ("id", "phone")
-    list_filter = ("status", "campaign")
+    # each served by an index of the lead table, with the default ordering (-id)
+    list_filter = ("status", "campaign", ("partner", CampaignScopedFilter), ("lead_list", CampaignScopedFilter),
+                   ("created_at", admin.DateFieldListFilter))
     # a list's name reads its campaign's (LeadList.__str__)
     list_select_related = ("campaign", "lead_list__campaign", "partner")
-    search_fields = ("=external_id", "=email", "last_name")
-    search_help_text = "A phone number in any format, an exact email or external id, or a last name."
+    search_fields = ("=external_id", "=email")  # and names, phones: get_search_results
+    search_help_text = ("A phone number in any format (without a country code: the chosen campaign's region), "
+                        "an exact email or external id, or names: the start of a first or last name, accents "
+                        "ignored (Zoe finds Zoë).")
     raw_id_fields = ("lead_list",)
     autocomplete_fields = ("campaign", "partner")
     # status changes go through the actions, which tell the vendors (intake.cancel_leads, add_to_dnc)
@@ -435,6 +473,40 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     action_form = DncScopeForm
     actions = ["cancel_leads", "add_to_campaign_dnc", "add_to_global_dnc", "erase_personal_data", "export_csv"]
     change_list_template = "admin/campaigns/lead/change_list.html"
+    # vendors/admin.py plugs in each lead's state per vendor destination (campaigns never imports
+    # vendors): filters chosen per request, and steps run once per page over its leads
+    destination_filters: Callable = staticmethod(lambda request: [])
+    page_steps: list[Callable[[list[Lead]], None]] = []
+
+    def get_list_filter(self, request):
+        return [*self.list_filter, *self.destination_filters(request)]
+
+    def get_changelist(self, request, **kwargs):
+        return LeadChangeList
+
+    def phone_search_region(self, request) -> str | None:
+        """The campaign's own region when the list is filtered to one: its staff type numbers
+        as they are written there (an Australian campaign's 0489 639 358)."""
+        if not hasattr(request, "_lead_search_region"):  # asked for the phone and for the names
+            campaign_id = request.GET.get("campaign__id__exact", "")
+            campaign = Campaign.objects.filter(pk=campaign_id).first() if campaign_id.isdigit() else None
+            request._lead_search_region = campaign.phone_region if campaign else None
+        return request._lead_search_region
+
+    def get_search_results(self, request, queryset, search_term):
+        """A phone number (PhoneSearchMixin, on the phone index); a term with an @, an email
+        (any case); else names or an external id: every word the start of the first or the last
+        name, without accents or case (Lead.search_first/search_last), or the exact external id,
+        each on an index, so no term scans the lead table but an email."""
+        term = search_term.strip()
+        if not term or try_normalize_phone(term, self.phone_search_region(request)):
+            return super().get_search_results(request, queryset, search_term)
+        if "@" in term:
+            return queryset.filter(email__iexact=term), False
+        names = Q()
+        for word in search_key(term).split():
+            names &= Q(search_first__startswith=word) | Q(search_last__startswith=word)
+        return queryset.filter(names | Q(external_id=term)), False
 
     def get_urls(self):
         from .import_views import ImportViews
@@ -507,6 +579,14 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     @admin.display(description="Name", ordering="last_name")
     def full_name(self, obj):
         return obj.full_name or "—"
+
+    @admin.display(description="List", ordering="lead_list__name")
+    def list_name(self, obj):
+        return obj.lead_list.name if obj.lead_list_id else "—"  # its campaign has its own column
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, obj):
+        return date_format(localtime(obj.created_at), "Y-m-d H:i")
 
     @admin.action(description="Cancel selected leads (stop contact at vendors)")
     def cancel_leads(self, request, queryset):

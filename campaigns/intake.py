@@ -31,7 +31,7 @@ from leadhub import pgcopy, rollup
 from leadhub.planner import planner
 
 from . import audit, requirements
-from .models import DNC, Campaign, Erasure, IntakeCount, Lead, LeadList, Partner
+from .models import DNC, Campaign, Erasure, IntakeCount, Lead, LeadList, Partner, search_key
 from .phones import PhoneError, parse_phone
 from .phones import extension as phone_extension
 from .signals import leads_accepted, leads_withdrawn
@@ -320,6 +320,7 @@ def new_lead(campaign: Campaign, lead_list: LeadList | None, partner: Partner | 
     data["campaign_id"] = campaign.pk
     data["lead_list_id"] = lead_list.pk if lead_list else None
     data["partner_id"] = partner.pk if partner else None
+    data["search_first"], data["search_last"] = search_key(data["first_name"]), search_key(data["last_name"])
     state.fields_cache["campaign"] = campaign
     state.fields_cache["lead_list"] = lead_list
     state.fields_cache["partner"] = partner
@@ -772,7 +773,7 @@ def erase_leads(leads: Iterable[Lead] | Any, *, via: str, requested_by: str, use
                 continue
             replies = leads_withdrawn.send(sender=Lead, leads=todo, operation="erase")
             result.planned += sum(reply for _, reply in replies if isinstance(reply, int))
-            blank = {name: "" for name in PERSONAL_FIELDS}
+            blank = {name: "" for name in (*PERSONAL_FIELDS, "search_first", "search_last")}
             blank.update(metadata={}, phone=Concat(Value(ERASED_PHONE_PREFIX), Cast("id", CharField())))
             todo_ids = [lead.pk for lead in todo]
             Lead.objects.filter(pk__in=todo_ids).update(status=Lead.Status.ERASED, updated_at=djtz.now(), **blank)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -41,6 +42,15 @@ def validate_region(value: str) -> None:
 def validate_string_values(value) -> None:
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ValidationError("Metadata must be an object whose values are all strings.", code="invalid_metadata")
+
+
+def search_key(text: str) -> str:
+    """``text`` as the lead list's name search compares it: accents dropped and case folded
+    ("Zoë" -> "zoe", "MÜLLER" -> "muller"), the same on SQLite and PostgreSQL."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))[:100]
 
 
 class Campaign(models.Model):
@@ -197,6 +207,10 @@ class Lead(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.NEW)
     channel = models.CharField(max_length=8, choices=Channel.choices, blank=True, default="", db_default="",
                                editable=False, help_text="How the lead came in (set by intake).")
+    # The names as the admin's search compares them (search_key), kept by intake (new_lead) and
+    # save(): a prefix match on an index, without accents, on both engines (no unaccent()).
+    search_first = models.CharField(max_length=100, blank=True, default="", db_default="", editable=False)
+    search_last = models.CharField(max_length=100, blank=True, default="", db_default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -215,11 +229,23 @@ class Lead(models.Model):
             models.Index(fields=["partner", "external_id"], name="lead_partner_external_idx",
                          condition=Q(partner__isnull=False)),
             models.Index(fields=["lead_list"], name="lead_list_idx", condition=Q(lead_list__isnull=False)),
+            # the admin's search: an external id; names as LIKE 'zoe%' (varchar_pattern_ops: any collation;
+            # ignored by SQLite)
+            models.Index(fields=["external_id"], name="lead_external_id_idx", condition=~Q(external_id="")),
+            models.Index(fields=["search_first"], name="lead_search_first_idx", opclasses=["varchar_pattern_ops"]),
+            models.Index(fields=["search_last"], name="lead_search_last_idx", opclasses=["varchar_pattern_ops"]),
         ]
 
     def __str__(self):
         name = f"{self.first_name} {self.last_name}".strip()
         return f"{name or 'Lead'} {self.phone}"
+
+    def save(self, *args, **kwargs):
+        self.search_first, self.search_last = search_key(self.first_name), search_key(self.last_name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and {"first_name", "last_name"} & set(update_fields):
+            kwargs["update_fields"] = {*update_fields, "search_first", "search_last"}
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self) -> str:

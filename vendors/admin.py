@@ -4,18 +4,19 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from campaigns import bulk
+from campaigns.imports import export
 from campaigns.admin import CampaignAdmin, LeadAdmin, LeadForm, run_bulk
 from campaigns.models import BulkAction
 from campaigns.paginators import EstimatedCountPaginator
 from leadhub.deletion import CountedDeleteMixin
 
-from . import counts, registry, services
+from . import counts, lead_states, registry, services
 from .integrations.base import VendorError
 from .models import Delivery, DeliveryAttempt, Destination, DestinationAlert, VendorAccount, VendorExchange
 
@@ -299,6 +300,24 @@ def redeliver_leads(modeladmin, request, queryset):
 
 
 LeadAdmin.actions = [*LeadAdmin.actions, redeliver_leads]
+# the lead list: each lead's state per destination, as a column and as filters (vendors.lead_states)
+LeadAdmin.list_display = (*LeadAdmin.list_display, lead_states.state_column)
+LeadAdmin.page_steps = [*LeadAdmin.page_steps, lead_states.annotate_page]
+LeadAdmin.destination_filters = staticmethod(lead_states.list_filters)
+
+
+@admin.action(description="Export selected leads as CSV, with each vendor's state and outcome")
+def export_csv_with_vendor_states(modeladmin, request, queryset):
+    """The lead export (campaigns.imports) plus a state and an outcome column per destination of
+    the selected leads' campaigns; streamed, one delivery query per chunk of rows."""
+    destinations = list(Destination.objects.filter(Exists(queryset.filter(campaign_id=OuterRef("campaign_id"))))
+                        .select_related("account", "campaign").order_by("campaign__name", "pk"))
+    rows = lead_states.with_states(export.lead_export_rows(queryset), destinations)
+    return export.stream_csv(export.LEAD_EXPORT_COLUMNS + lead_states.export_columns(destinations), rows,
+                              "leads-with-vendor-states.csv")
+
+
+LeadAdmin.actions = [*LeadAdmin.actions, export_csv_with_vendor_states]
 CampaignAdmin.inlines = [*CampaignAdmin.inlines, CampaignDestinationInline]
 
 
