@@ -232,8 +232,20 @@ def _import_redirect(model_admin, request, queryset, param):
     return redirect(f"{reverse('admin:campaigns_lead_import')}?{param}={queryset.get().pk}")
 
 
+
+class ReadOnlyAdminMixin:
+    """Rows the system writes (jobs, erasures, the audit log): staff read them and run their
+    actions, never add or edit one by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
+class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only history of CSV imports with their progress, counts and error file."""
 
     list_display = ("id", "original_name", "campaign", "lead_list", "status", "progress", "accepted", "rejected",
@@ -248,12 +260,6 @@ class ImportJobAdmin(admin.ModelAdmin):
               "heartbeat_at", "finished_at")
     readonly_fields = fields
     actions = ["resume_imports"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Progress")
     def progress(self, obj):
@@ -656,7 +662,7 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(BulkAction)
-class BulkActionAdmin(admin.ModelAdmin):
+class BulkActionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Staff actions over many leads, with their progress ("Cancelling 333,333 leads — 41 %")."""
 
     list_display = ("id", "progress", "status", "created_by", "created_at", "finished_at")
@@ -666,12 +672,6 @@ class BulkActionAdmin(admin.ModelAdmin):
               "created_by", "created_at", "started_at", "heartbeat_at", "finished_at")
     readonly_fields = fields
     actions = ["resume"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Progress")
     def progress(self, obj):
@@ -692,7 +692,7 @@ class BulkActionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Erasure)
-class ErasureAdmin(admin.ModelAdmin):
+class ErasureAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Who erased which leads' personal data, and when: read-only, kept as the record."""
 
     list_display = ("created_at", "requested_by", "via", "lead_count", "reason")
@@ -701,12 +701,6 @@ class ErasureAdmin(admin.ModelAdmin):
     ordering = ("-created_at",)
     fields = ("created_at", "via", "requested_by", "user", "api_key", "reason", "lead_count", "lead_links")
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -771,7 +765,7 @@ from .api import admin as _api_admin  # noqa: F401,E402
 
 
 @admin.register(LogEntry)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The audit log: who did what, from the admin, the API, commands and the pipeline
     (``campaigns.audit``), plus the admin's own add/change/delete entries. Read-only."""
 
@@ -781,12 +775,6 @@ class AuditLogAdmin(admin.ModelAdmin):
     search_fields = ("object_repr", "change_message", "=object_id", "user__username")
     search_help_text = "Words of the message (e.g. DNC, api:acme, staff:alice), the object's name, or its id."
     ordering = ("-action_time",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
