@@ -61,17 +61,27 @@ run: $(VENV)/.deps-run .env
 	echo "Press Ctrl-C to stop."; \
 	wait
 
+# Both databases at once: a suite spends much of its time waiting (on subprocesses, HTTP, the
+# database), so two of them on two cores take about the longer one's time, not the sum. Each run has
+# its own test database, var dir and queue names. The SQLite run's output follows the PostgreSQL one's.
 test: $(VENV)/.deps-test
-	@echo "== SQLite"
-	$(PY) -m pytest -q $(PYTEST_ARGS)
-	@echo "== PostgreSQL ($(TEST_DATABASE_URL))"
-	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_DATABASE_URL)', connect_timeout=3).close()" 2>/dev/null; then \
-		DATABASE_URL='$(TEST_DATABASE_URL)' $(PY) -m pytest -q $(PYTEST_ARGS); \
+	@mkdir -p var; \
+	if $(PY) -c "import psycopg,sys; psycopg.connect('$(TEST_DATABASE_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+		pg=1; \
 	elif [ -n "$$CI" ]; then \
 		echo "PostgreSQL at $(TEST_DATABASE_URL) is unreachable and CI is set: failing."; exit 1; \
 	else \
-		echo "SKIPPED: PostgreSQL at $(TEST_DATABASE_URL) is unreachable (set TEST_DATABASE_URL, or CI=1 to make this fatal)."; \
-	fi
+		pg=0; echo "SKIPPED: PostgreSQL at $(TEST_DATABASE_URL) is unreachable (set TEST_DATABASE_URL, or CI=1 to make this fatal)."; \
+	fi; \
+	if [ $$pg = 0 ]; then echo "== SQLite"; exec $(PY) -m pytest -q $(PYTEST_ARGS); fi; \
+	echo "== SQLite and PostgreSQL ($(TEST_DATABASE_URL)) side by side; the SQLite output follows"; \
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) > var/test-sqlite.log 2>&1 & sqlite=$$!; \
+	echo "== PostgreSQL ($(TEST_DATABASE_URL))"; \
+	DATABASE_URL='$(TEST_DATABASE_URL)' $(PY) -m pytest -q $(PYTEST_ARGS); pg_rc=$$?; \
+	wait $$sqlite; sqlite_rc=$$?; \
+	echo "== SQLite"; cat var/test-sqlite.log; \
+	echo "== PostgreSQL: exit $$pg_rc, SQLite: exit $$sqlite_rc"; \
+	[ $$pg_rc = 0 ] && [ $$sqlite_rc = 0 ]
 
 bench: $(VENV)/.deps-bench
 	$(PY) -m tests.benchmarks $(ONLY)
