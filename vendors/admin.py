@@ -16,7 +16,7 @@ from campaigns.models import BulkAction
 from campaigns.paginators import EstimatedCountPaginator
 from leadhub.deletion import CountedDeleteMixin
 
-from . import counts, lead_states, registry, services
+from . import admin_help, counts, lead_states, registry, services
 from .integrations.base import VendorError
 from .models import Delivery, DeliveryAttempt, Destination, DestinationAlert, VendorAccount, VendorExchange
 
@@ -31,13 +31,13 @@ class SecretJSONWidget(forms.Textarea):
 class VendorAccountForm(forms.ModelForm):
     credentials = forms.CharField(
         required=False, widget=SecretJSONWidget(attrs={"rows": 4, "autocomplete": "off"}),
-        help_text='A JSON object, e.g. {"tenant_id": "…", "token": "…"}. Stored encrypted; never shown again. '
-                  "Leave blank to keep the saved credentials.",
+        help_text=admin_help.CREDENTIALS,
     )
 
     class Meta:
         model = VendorAccount
         fields = "__all__"
+        help_texts = {"base_url": admin_help.BASE_URL}
 
     def clean_credentials(self):
         text = self.cleaned_data.get("credentials", "").strip()
@@ -55,13 +55,13 @@ class VendorAccountForm(forms.ModelForm):
 class DestinationForm(forms.ModelForm):
     secret = forms.CharField(
         required=False, widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Aktify: the campaign's x-api-key. Aimylogic: the campaign token. Encrypted; never shown again. "
-                  "Leave blank to keep the saved one.",
+        help_text=admin_help.SECRET,
     )
 
     class Meta:
         model = Destination
         fields = "__all__"
+        help_texts = {"remote_ref": admin_help.REMOTE_REF, "settings": admin_help.SETTINGS}
 
     def clean_secret(self):
         value = self.cleaned_data.get("secret", "").strip()

@@ -8,15 +8,16 @@ from django.db import models
 from campaigns.models import Campaign
 from leadhub.fields import EncryptedJSONField, EncryptedTextField
 
-from .registry import KIND_CHOICES, client_class
+from . import registry
+from .registry import client_class
 
 
 class VendorAccount(models.Model):
     name = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=32, choices=KIND_CHOICES)
+    kind = models.CharField(max_length=32, choices=registry.kind_choices)  # a callable: no migration per vendor
     base_url = models.URLField(
         max_length=300, blank=True,
-        help_text="The vendor's API root for this account (8x8: the regional server). Blank: the vendor's default.",
+        help_text="The vendor's API root for this account. Blank: the vendor's default.",
     )
     credentials = EncryptedJSONField(
         blank=True, default=dict,
@@ -60,11 +61,12 @@ class Destination(models.Model):
     settings = models.JSONField(default=dict, blank=True, help_text="Vendor-specific options, checked per vendor.")
     secret = EncryptedTextField(
         blank=True, default="",
-        help_text="For vendors whose key names one campaign (Aktify API key, Aimylogic token). Encrypted; never shown again.",
+        help_text="For vendors whose key names one campaign. Encrypted; never shown again.",
     )
     is_enabled = models.BooleanField(default=True)
-    remote_status = models.CharField(max_length=32, blank=True, editable=False,
-                                     help_text="Last campaign status set at the vendor (8x8).")
+    remote_status = models.CharField(
+        max_length=32, blank=True, editable=False,
+        help_text="Last campaign status set at the vendor (vendors with campaign control).")
     remote_status_message = models.TextField(blank=True, editable=False)
     # alerts (vendors.alerts, checked every minute): the campaign's watchers are mailed once when one is crossed
     alert_refusal_percent = models.PositiveSmallIntegerField(
@@ -176,7 +178,7 @@ class Delivery(models.Model):
     due_at = models.DateTimeField(help_text="When the next attempt may be made.")
     lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds this row until then.")
     remote_ref = models.CharField(max_length=200, blank=True, help_text="The vendor's id for this lead.")
-    # What the vendor knows this item's request by (Aimylogic's Idempotence-Key, a Platform bulk uuid),
+    # What the vendor knows this item's request by (an idempotency key header, a bulk import's uuid),
     # fixed at the first send and stored before the vendor can act on it, with the item's place in that
     # request: a retry, however the pipeline regroups it, is the same request to the vendor.
     call_ref = models.CharField(max_length=100, blank=True, default="", db_default="",
@@ -256,7 +258,7 @@ class DeliveryCount(models.Model):
 
 class VendorExchange(models.Model):
     """One HTTP request to a vendor and the start of its answer (secrets removed). A batch's
-    items share the exchanges that carried and decided them: the POST of a Platform bulk, then
+    items share the exchanges that carried and decided them: the POST of a bulk import, then
     the status poll or errors page that gave each lead its result."""
 
     destination = models.ForeignKey(Destination, on_delete=models.CASCADE, related_name="+", db_index=False)

@@ -13,7 +13,7 @@ from typing import Iterable
 from campaigns.requirements import Requirement, Rule
 
 from .models import Destination
-from .registry import CLIENTS, client_class
+from .registry import client_class, client_classes
 
 
 def rules_of(destination: Destination) -> list[Rule]:
@@ -37,7 +37,7 @@ class VendorRequirements:
         return rules
 
     def catalogue(self) -> list[tuple[str, list[Requirement]]]:
-        return [(client_class(kind).label, client_class(kind).lead_requirements({})) for kind in CLIENTS]
+        return [(cls.label, cls.lead_requirements({})) for cls in client_classes()]
 
 
 provider = VendorRequirements()

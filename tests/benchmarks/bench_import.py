@@ -99,9 +99,9 @@ def _destination(campaign) -> str:
         return "not included (no leads_accepted receiver yet)"
     try:
         from vendors.models import Destination, VendorAccount
-        from vendors.registry import CLIENTS
+        from vendors.registry import kinds
 
-        kind = next(iter(CLIENTS))
+        kind = kinds()[0]
         account, _ = VendorAccount.objects.get_or_create(name="bench-import", defaults={"kind": kind})
         Destination.objects.create(campaign=campaign, account=account, remote_ref="bench")
         return f"included (one {kind} destination)"

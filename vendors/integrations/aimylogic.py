@@ -69,7 +69,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from .base import ACCEPTED, REJECTED, ConnectionReport, Item, ItemResult, VendorClient, VendorError, utc_stamp
+from .base import (
+    ACCEPTED, REJECTED, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError, utc_stamp,
+)
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +241,8 @@ class AimylogicClient(VendorClient):
     required_credentials = ()
     remote_ref_label = "Aimylogic campaign name (label only: the token, kept as the secret, selects it)"
     default_base_url = "https://app.aimylogic.com"
+    secret_help = "the campaign token"
+    demo = DemoSetup("solar", settings={"retryIntervalInMinutes": 60, "maxAttempts": 2}, secret="demo-aimylogic-token")
 
     SETTINGS = {
         "allowedDays": "Weekdays calls are allowed, e.g. [\"mon\", \"wed\", \"fri\"].",

@@ -44,7 +44,7 @@ from typing import Any
 from campaigns.requirements import PHONE, Requirement
 
 from .base import (
-    ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError,
+    ACCEPTED, REJECTED, RETRY, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError,
     mapping_error,
 )
 
@@ -123,6 +123,8 @@ class AktifyClient(VendorClient):
     required_credentials = ()
     remote_ref_label = "Aktify campaign (label only: the API key selects the campaign)"
     default_base_url = "https://api.aktify.io"
+    secret_help = "the campaign's x-api-key"
+    demo = DemoSetup("solar", secret="demo-aktify-key")
 
     SETTINGS = {
         "link_field": "Which Aktify field receives the lead's link: \"link\" (link-click campaign) or "

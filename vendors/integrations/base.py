@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 from urllib.parse import quote, quote_plus
 
@@ -119,8 +119,8 @@ class VendorError(Exception):
 
 
 # -- secrets never reach a log -------------------------------------------------
-# urllib3 logs each request line (path and query) at DEBUG; vendors put secrets
-# there (Aimylogic's token in the path, Comunik8's ?key=). Every client registers
+# urllib3 logs each request line (path and query) at DEBUG; some vendors put secrets
+# there (a token in the path, a ?key= query). Every client registers
 # its secrets here and a filter on the HTTP library's loggers replaces them.
 _known_secrets: set[str] = set()
 _known_lock = threading.Lock()
@@ -215,9 +215,25 @@ def utc_stamp(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@dataclass(frozen=True)
+class DemoSetup:
+    """How ``seed_demo`` connects a vendor to the local sandbox (``vendors.demo``): an account
+    whose base URL is the sandbox's ``/<kind>`` plus ``path``, and one destination."""
+
+    campaign: str                    # which demo campaign: "solar" (US) or "cover" (UK/AU)
+    path: str = ""                   # the vendor's API root under its sandbox prefix
+    credentials: dict[str, str] = field(default_factory=dict)
+    remote_ref: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    secret: str = ""
+
+
 class VendorClient:
-    kind: ClassVar[str] = ""
-    label: ClassVar[str] = ""
+    """A vendor's contract. The class attributes describe the vendor to the rest of LeadHub
+    (the registry, the admin's help texts, checks, the demo, the pipeline)."""
+
+    kind: ClassVar[str] = ""                 # the registry key, stored in VendorAccount.kind
+    label: ClassVar[str] = ""                # how staff and partners see the vendor
     seed: ClassVar[str] = ""                 # the seed file this client implements
     max_batch: ClassVar[int] = 1             # items one push call carries (1 for single-item vendors)
     # items one call of another operation carries, where it differs from max_batch
@@ -229,6 +245,14 @@ class VendorClient:
     required_credentials: ClassVar[tuple[str, ...]] = ()
     remote_ref_label: ClassVar[str] = "Vendor campaign id"
     default_base_url: ClassVar[str] = ""
+    # admin help: what the account's base URL is, and what the destination's secret holds
+    base_url_help: ClassVar[str] = ""
+    secret_help: ClassVar[str] = ""
+    # the settings schema: each destination setting and what it means (validate_settings checks values)
+    SETTINGS: ClassVar[dict[str, str]] = {}
+    # vendors with campaign control (``set_campaign_status``): LeadHub campaign status -> the vendor's
+    campaign_statuses: ClassVar[dict[str, str]] = {}
+    demo: ClassVar[DemoSetup | None] = None  # None: seed_demo leaves the vendor out
 
     @classmethod
     def lead_requirements(cls, settings: dict[str, Any]) -> list[Requirement]:

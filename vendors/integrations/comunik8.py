@@ -60,7 +60,7 @@ from django.utils import timezone
 from campaigns.requirements import PHONE, Requirement
 
 from .base import (
-    ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError,
+    ACCEPTED, REJECTED, RETRY, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError,
     mapping_error,
 )
 
@@ -92,6 +92,8 @@ class Comunik8Client(VendorClient):
     required_credentials = ("api_key",)
     remote_ref_label = "Lead type"
     default_base_url = ""                # one host per customer
+    base_url_help = "the customer's own host (no default)"
+    demo = DemoSetup("cover", credentials={"api_key": "demo-comunik8-key"}, remote_ref="home-cover")
 
     SETTINGS = {
         "test": "true: only validate leads (\"test\": true); Comunik8 saves nothing.",

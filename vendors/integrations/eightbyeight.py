@@ -67,7 +67,9 @@ from urllib.parse import quote
 
 from campaigns.requirements import PHONE, Requirement
 
-from .base import ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError
+from .base import (
+    ACCEPTED, REJECTED, RETRY, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +179,11 @@ class EightByEightClient(VendorClient):
     required_credentials = ("tenant_id", "token")
     remote_ref_label = "8x8 campaign id"
     default_base_url = ""                # regional servers: always per account
+    base_url_help = "the account's regional server, ending in /api/tstats/campaigns (no default)"
+    # a LeadHub campaign's status, mirrored at the vendor (set_campaign_status)
+    campaign_statuses = {"active": "RUNNING", "paused": "PAUSED", "archived": "STOPPED", "draft": "PAUSED"}
+    demo = DemoSetup("solar", path="/api/tstats/campaigns", remote_ref="1001", settings={"customer_id_field": "id"},
+                     credentials={"tenant_id": "demo-tenant", "token": "demo-8x8-token"})
 
     SETTINGS = {
         "customer_id_field": "Where the 8x8 Local CRM account number (customer-id) comes from: "

@@ -68,7 +68,8 @@ from urllib.parse import urljoin, urlsplit
 from campaigns.requirements import PHONE, Requirement
 
 from .base import (
-    ACCEPTED, REJECTED, RETRY, ConnectionReport, Item, ItemResult, VendorClient, VendorError, utc_stamp,
+    ACCEPTED, REJECTED, RETRY, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError,
+    utc_stamp,
 )
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,9 @@ class PlatformClient(VendorClient):
     required_credentials = ("api_key",)
     remote_ref_label = "List id (listId)"
     default_base_url = ""                 # per tenant: https://<tenant>/platform-api
+    base_url_help = "https://<tenant>/platform-api (one per tenant; no default)"
+    SETTINGS = SETTINGS_HELP
+    demo = DemoSetup("cover", path="/platform-api", credentials={"api_key": "demo-platform-key"}, remote_ref="100")
     sleep = staticmethod(time.sleep)      # tests may replace it
 
     @classmethod

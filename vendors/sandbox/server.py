@@ -1,23 +1,20 @@
-"""One small HTTP server simulating the five vendors, each under its own prefix.
+"""One small HTTP server simulating every registered vendor, each under its own prefix.
 
-    http://127.0.0.1:8765/aktify/api/v1/leads          -> vendors.sandbox.aktify
-    http://127.0.0.1:8765/platform/...                 -> vendors.sandbox.platform
-    http://127.0.0.1:8765/comunik8/lead/add?key=...    -> vendors.sandbox.comunik8
-    http://127.0.0.1:8765/eightbyeight/api/tstats/campaigns/{id}/customers
-    http://127.0.0.1:8765/aimylogic/api/calls/campaign/{token}/addPhones
+    http://127.0.0.1:8765/<kind>/...    -> the sandbox app the registry names for <kind>
+                                           (``vendors.registry``: one entry per vendor)
 
-An account's ``base_url`` points at ``http://host:port/<prefix>`` (plus the
-vendor's own root, e.g. ``/eightbyeight/api/tstats/campaigns``).
+An account's ``base_url`` points at ``http://host:port/<kind>`` (plus the vendor's
+own API root, the ``path`` of its client's ``demo`` set-up).
 
 Control endpoints (JSON) for tests, demos and benchmarks:
 
-    GET  /_sandbox/requests[?vendor=aktify]   every request received, in order
+    GET  /_sandbox/requests[?vendor=<kind>]   every request received, in order
     POST /_sandbox/reset                      forget state, log and faults
-    POST /_sandbox/faults                     {"vendor": null|"aktify", "latency_ms": 20,
+    POST /_sandbox/faults                     {"vendor": null|"<kind>", "latency_ms": 20,
                                                "error_500_rate": 0.1, "error_503_rate": 0, "error_429_rate": 0,
                                                "retry_after": 1, "slow_rate": 0, "slow_seconds": 30,
                                                "drop_rate": 0, "drop_after_rate": 0, "seed": 1}
-    GET  /_sandbox/state[?vendor=aktify]      each simulator's state summary
+    GET  /_sandbox/state[?vendor=<kind>]      each simulator's state summary
 
 Faults are drawn from a seeded random generator per vendor, so a run is
 repeatable. ``drop_rate`` closes the connection before the request is handled;
@@ -26,13 +23,13 @@ case that tests idempotency.
 
 A fault aimed at some requests only adds ``"path"`` (a regular expression searched
 in the path after the vendor prefix), optionally ``"method"``, and ``"times"`` (how
-many matching requests it hits; unlimited without it), e.g. the second errors page
-of a Platform bulk import::
+many matching requests it hits; unlimited without it), e.g. the next GET of a page
+of errors::
 
-    {"vendor": "platform", "path": "/errors$", "method": "GET", "times": 1, "error_503_rate": 1}
+    {"vendor": "<kind>", "path": "/errors$", "method": "GET", "times": 1, "error_503_rate": 1}
 
 Aimed faults are tried in the order they were set, before the vendor's general ones;
-setting a vendor's general faults (``{"vendor": "platform"}`` alone clears them) drops
+setting a vendor's general faults (``{"vendor": "<kind>"}`` alone clears them) drops
 its aimed ones.
 """
 from __future__ import annotations
@@ -49,17 +46,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from django.utils.module_loading import import_string
+from vendors import registry
 
 log = logging.getLogger(__name__)
 
-SIMULATORS = {
-    "aktify": "vendors.sandbox.aktify.AktifySim",
-    "platform": "vendors.sandbox.platform.PlatformSim",
-    "comunik8": "vendors.sandbox.comunik8.Comunik8Sim",
-    "eightbyeight": "vendors.sandbox.eightbyeight.EightByEightSim",
-    "aimylogic": "vendors.sandbox.aimylogic.AimylogicSim",
-}
 LOG_LIMIT = 200_000
 
 
@@ -88,8 +78,9 @@ class SandboxResponse:
 
 
 class VendorSim:
-    """Base of one vendor's simulator. Subclasses keep state in attributes and
-    implement ``handle``; ``reset`` must forget everything."""
+    """Base of one vendor's simulator (its sandbox app, named by its registry entry).
+    Subclasses keep state in attributes and implement ``handle``; ``reset`` must forget
+    everything. The sandbox serves it at ``/<prefix>``, the vendor's kind."""
 
     prefix = ""
 
@@ -144,15 +135,23 @@ class AimedFault:
 class Sandbox:
     def __init__(self, latency_ms: float = 0):
         self.sims: dict[str, VendorSim] = {}
-        for prefix, path in SIMULATORS.items():
-            try:
-                self.sims[prefix] = import_string(path)()
-            except ImportError:  # a vendor whose simulator is not written yet
-                log.warning("sandbox: no simulator for %s", prefix)
+        self.mount_registered()
         self.default_latency = latency_ms
         self.log: list[dict] = []
         self.log_lock = threading.Lock()
         self.reset()
+
+    def mount_registered(self) -> None:
+        """Serve each registered vendor's sandbox app at ``/<kind>``, and only those: a vendor
+        registered or unregistered after start is (un)mounted on the next request."""
+        registered = registry.vendors()
+        if registered.keys() == self.sims.keys():
+            return
+        sims = {}
+        for kind, vendor in registered.items():
+            sims[kind] = self.sims.get(kind) or vendor.sandbox_class()
+            sims[kind].prefix = kind
+        self.sims = sims  # replaced whole: request threads may be iterating the old one
 
     def reset(self) -> None:
         for sim in self.sims.values():
@@ -230,6 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
             method=self.command, path=rest, query=parse_qs(parts.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()}, body=body,
         )
+        sandbox.mount_registered()
         if prefix == "_sandbox":
             return self._control(request)
         sim = sandbox.sims.get(prefix)

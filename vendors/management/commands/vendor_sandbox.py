@@ -5,8 +5,8 @@ from vendors.sandbox.server import SandboxServer, Sandbox
 
 class Command(BaseCommand):
     help = (
-        "Run the local simulators of all five vendors on one port. Point an account's base URL at "
-        "http://HOST:PORT/<aktify|platform|comunik8|eightbyeight|aimylogic>. See vendors/sandbox/server.py "
+        "Run the local simulators of every registered vendor (vendors/registry.py) on one port. Point an "
+        "account's base URL at http://HOST:PORT/<kind> (the kinds are printed at start). See vendors/sandbox/server.py "
         "for the /_sandbox/ control endpoints (request log, reset, fault injection)."
     )
 
