@@ -332,7 +332,7 @@ class LeadForm(forms.ModelForm):
     Editing: values are normalised as intake does (``intake.revise``: E.164 with the
     campaign's region, a new number checked against the DNC list and the campaign's
     leads). Once a vendor has (or may have) the lead, the values it was sent are
-    refused: only Platform has an update call, so an edit would leave the other
+    refused: few vendors have an update call, so an edit would leave the other
     vendors calling with the old details while LeadHub shows the new ones; a wrong
     number is another person, who needs a new lead (DNC check, dedupe, delivery).
     """

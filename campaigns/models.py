@@ -83,7 +83,7 @@ class Campaign(models.Model):
     )
     vendor_requirements_policy = models.CharField(
         max_length=16, choices=VendorRequirementsPolicy.choices, default=VendorRequirementsPolicy.REJECT,
-        help_text="A lead that misses what one of this campaign's vendors needs (e.g. Aktify: a US state or a "
+        help_text="A lead that misses what one of this campaign's vendors needs (e.g. a US state or a "
                   "zip code) is rejected at intake (reason vendor_requirements), or accepted and not sent to "
                   "that vendor (its delivery is stored as skipped, with the reason).",
     )

@@ -1,8 +1,7 @@
 """What a campaign's vendors need of a lead, so that intake refuses (or routes around) what they would refuse.
 
 Each vendor client declares its needs (``VendorClient.lead_requirements``, read
-from its seed: Aktify a US state or a zip code, Comunik8 an email and both
-names, …). ``campaigns`` never imports ``vendors``: the vendors app registers a
+from its seed: a US state or a zip code, an email and both names, …). ``campaigns`` never imports ``vendors``: the vendors app registers a
 :class:`Provider` here in its ``AppConfig.ready`` and intake asks it once per
 batch for the rules of the campaign's enabled destinations
 (:func:`for_campaign`). Checking a lead is then a few attribute reads per rule.
@@ -61,7 +60,7 @@ PHONE = Requirement(("phone",), "a phone number (phone)")
 class Rule:
     """A requirement of one destination of a campaign."""
 
-    vendor: str               # the vendor's label, e.g. "Aktify"
+    vendor: str               # the vendor's label (its client's ``label``)
     destination_id: int
     requirement: Requirement
 

@@ -11,8 +11,8 @@ Per destination a withdrawn lead is
   or was refused);
 * ``pending``: the vendor is being told (or the push was in flight: it is told once
   the push lands);
-* ``unsupported``: the vendor has no call for it (Aimylogic cannot stop a contact;
-  only Platform can erase a person), so it was not told;
+* ``unsupported``: the vendor has no call for it (not every vendor can stop a contact,
+  few can erase a person: ``VendorClient.supports``), so it was not told;
 * ``failed``: the vendor refused, or LeadHub gave up retrying.
 """
 from __future__ import annotations

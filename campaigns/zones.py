@@ -4,7 +4,7 @@
 names vendors refuse: ``posixrules``, ``localtime``, ``Factory``, ``posix/…``,
 and the tz database's backward-compatible aliases (``US/Eastern``,
 ``Asia/Calcutta``, ``EST5EDT``, ``Etc/GMT+5``). The strictest vendor decides:
-Platform checks ``timezone`` with Laravel's rule (its "The timezone must be a
+one checks ``timezone`` with Laravel's rule (its "The timezone must be a
 valid zone."), i.e. PHP's ``DateTimeZone::listIdentifiers()``, which is the
 zones of the tz database's ``zone.tab`` plus ``UTC``. That is the list here
 (intersected with what this machine's database can open), so a zone LeadHub

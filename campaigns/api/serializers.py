@@ -234,7 +234,7 @@ class DeliveryChoiceField(serializers.CharField):
 
 
 class DeliverySerializer(serializers.Serializer):
-    vendor = serializers.CharField(help_text="The vendor kind, e.g. aktify.")
+    vendor = serializers.CharField(help_text="The vendor kind (the vendor account's kind).")
     operation = DeliveryChoiceField(help_text="What LeadHub asked the vendor to do.")
     status = DeliveryChoiceField(help_text="Where that request stands.")
     code = serializers.CharField(allow_blank=True, help_text="The vendor's or LeadHub's reason code; \"\" when none.")
@@ -243,7 +243,7 @@ class DeliverySerializer(serializers.Serializer):
 
 
 class WithdrawalOutcomeSerializer(serializers.Serializer):
-    vendor = serializers.CharField(help_text="The vendor kind, e.g. aimylogic.")
+    vendor = serializers.CharField(help_text="The vendor kind (the vendor account's kind).")
     destination = serializers.IntegerField(help_text="Which of the campaign's vendor destinations.")
     outcome = serializers.ChoiceField(choices=withdrawals.OUTCOMES, help_text=(
         "withdrawn: the vendor confirmed, or never held the lead; pending: it is being told; "

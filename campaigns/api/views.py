@@ -258,7 +258,7 @@ class LeadDetailView(PartnerView, generics.RetrieveAPIView):
     tags=["leads"], summary="Cancel a lead and withdraw it at its vendors",
     description=(
         "Idempotent: cancelling a lead already cancelled, on the DNC list or erased answers cancelled=false. "
-        "`withdrawal` says per vendor whether it was told to stop: a vendor with no such call (Aimylogic) "
+        "`withdrawal` says per vendor whether it was told to stop: a vendor with no such call "
         "answers `unsupported` and may still call the lead."),
     request=None, parameters=[IDEMPOTENCY_PARAM],
     responses={200: CancelResultSerializer, **error_responses(400, 401, 404, 409, 422, 429)},
@@ -277,7 +277,7 @@ class LeadCancelView(PartnerView):
     description=(
         "The lead keeps its id, campaign, status (`erased`) and delivery history; its personal data "
         "(phone numbers, names, email, address, external id, link, metadata) is removed. Every vendor "
-        "holding it is told to stop contact, and to erase the person where it can (Platform); "
+        "holding it is told to stop contact, and to erase the person where it has an erase call; "
         "`withdrawal` gives the outcome per vendor, `unsupported` where the vendor has no erase call. "
         "The number is not kept, so it can be sent again as a new lead. Idempotent: erasing an erased "
         "lead answers erased=false. Who erased it and when is recorded."),

@@ -17,7 +17,7 @@ class Command(ExamplesCommand):
         "in every campaign (or one, with --campaign).\n\n"
         "Each lead keeps its id, campaign, status ('erased') and delivery history; its phone numbers, names, "
         "email, address, external id, link and metadata are removed for good. Every vendor holding a lead is "
-        "told to stop contact, and to erase the person where its API can (ipSCAPE Platform: DELETE customer); "
+        "told to stop contact, and to erase the person where its API can (a vendor with an erase call); "
         "vendors that cannot are recorded 'unsupported' and listed below. The number is not kept, so the person "
         "can be imported again; add it to the DNC list first if they also asked not to be called. The erasure "
         "is recorded (who, when, which leads; not the phone or email used to find them).\n\n"
