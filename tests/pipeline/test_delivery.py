@@ -235,6 +235,36 @@ def test_the_rate_limit_spaces_requests_across_workers(aktify, monkeypatch):
     assert waits[-1] == pytest.approx(0.75, abs=0.05)  # the 4th request starts 3 slots after the 1st
 
 
+def test_a_fast_account_reserves_a_claims_slots_in_one_statement_and_spaces_them(aktify, monkeypatch):
+    clock = [1000.0]
+    waits, reserved = [], []
+    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(services.time, "sleep", waits.append)
+    reserve = services.AccountRateLimiter.reserve
+    monkeypatch.setattr(services.AccountRateLimiter, "reserve",
+                        lambda self, slots=1: reserved.append(slots) or reserve(self, slots))
+    VendorAccount.objects.update(max_requests_per_second=100, next_request_at=None)
+    limiter = services.AccountRateLimiter(VendorAccount.objects.get(), expected=8)
+    for _ in range(8):  # a claim of 8 single-item requests, sent at once
+        limiter()
+    assert reserved == [8]  # one statement, not one per request
+    assert waits == pytest.approx([0.01 * i for i in range(1, 8)], abs=0.005)  # 10 ms apart
+    account = VendorAccount.objects.get()
+    # the account's next free slot is after the 8 reserved, for every other worker
+    assert (account.next_request_at - timezone.now()).total_seconds() == pytest.approx(0.08, abs=0.05)
+
+
+def test_a_block_of_slots_never_covers_more_than_a_tenth_of_a_second_of_the_account(aktify, monkeypatch):
+    reserved = []
+    monkeypatch.setattr(services.time, "sleep", lambda s: None)
+    monkeypatch.setattr(services.AccountRateLimiter, "reserve", lambda self, slots=1: reserved.append(slots) or 0.0)
+    VendorAccount.objects.update(max_requests_per_second=50)
+    limiter = services.AccountRateLimiter(VendorAccount.objects.get(), expected=16)
+    for _ in range(16):
+        limiter()
+    assert reserved == [5, 5, 5, 1]  # 0.1 s at 50 requests/s is 5 slots; the last block only what is left
+
+
 def test_retry_delays_grow_with_jitter_and_honour_retry_after():
     first = [services.retry_delay(1, None) for _ in range(50)]
     fifth = [services.retry_delay(5, None) for _ in range(50)]
