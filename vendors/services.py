@@ -43,7 +43,7 @@ from .windows import lead_time_zone, next_open, window_for
 log = logging.getLogger(__name__)
 
 Op, St = Delivery.Operation, Delivery.Status
-SINGLE_ITEM_CLAIM = 16            # single-item vendors: items one worker thread takes per claim
+SINGLE_ITEM_CLAIM = 48            # single-item vendors: items one worker thread takes per claim (a claim costs ~19 statements)
 CIRCUIT_THRESHOLD = 10            # consecutive transient whole-call failures that open the circuit (20 % flakiness never reaches it)
 CIRCUIT_COOLDOWN = dt.timedelta(seconds=30)
 SCHEDULE_AHEAD = dt.timedelta(days=6)  # push at most this long before the vendor should call (some take 7 days at most)
