@@ -19,7 +19,6 @@ import time
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Min
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -55,13 +54,14 @@ def _broker() -> dict:
 
 
 def _oldest_due_delivery() -> dict:
-    from vendors.models import Delivery
+    from vendors.models import Destination
+    from vendors.queue import oldest_due, with_oldest_due
 
     now = timezone.now()
     limit = settings.HEALTH_MAX_DELIVERY_LAG_SECONDS
     try:
-        oldest = (Delivery.objects.filter(status=Delivery.Status.PENDING, due_at__lte=now)
-                  .aggregate(oldest=Min("due_at"))["oldest"])
+        oldest = min(filter(None, map(oldest_due, with_oldest_due(Destination.objects.only("pk"), now))),
+                     default=None)
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "error": type(exc).__name__}
     if oldest is None:

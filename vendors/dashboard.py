@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, IntakeCount, Lead, Partner
 
-from . import charts
+from . import charts, queue
 from .counts import LATENCY_BOUNDS, OPEN, PLANNED
 from .models import Delivery, DeliveryCount, Destination, VendorExchange
 
@@ -209,13 +209,11 @@ def build(period: str = "today", campaign: Campaign | None = None, now: dt.datet
 def _with_health_fields(destinations, now: dt.datetime):
     """Each destination with its last successful exchange and its oldest due delivery per
     operation: subqueries that each read one row from an index ((destination, started_at) and
-    the claim index), so the strip costs one query whatever the number of destinations."""
+    the claim index: ``vendors.queue``), so the strip costs one query whatever the number of
+    destinations."""
     last_ok = (VendorExchange.objects.filter(destination=OuterRef("pk"), http_status__gte=200, http_status__lt=300)
                .order_by("-started_at").values("started_at")[:1])
-    oldest = {f"oldest_due_{op}": Subquery(
-        Delivery.objects.filter(destination=OuterRef("pk"), status=St.PENDING, operation=op, due_at__lte=now)
-        .order_by("due_at").values("due_at")[:1]) for op in Op.values}
-    return destinations.annotate(last_success_at=Subquery(last_ok), **oldest)
+    return queue.with_oldest_due(destinations, now).annotate(last_success_at=Subquery(last_ok))
 
 
 def health(destinations: list[Destination], open_now: dict[int, int], now: dt.datetime) -> list[dict]:
@@ -238,7 +236,7 @@ def health(destinations: list[Destination], open_now: dict[int, int], now: dt.da
             circuit = ("closed", "closed")
         total, bad = hour.get(dest.pk, (0, 0))
         last_ok = dest.last_success_at
-        oldest = min([due for due in (getattr(dest, f"oldest_due_{op}") for op in Op.values) if due], default=None)
+        oldest = queue.oldest_due(dest)
         strip.append({
             "destination": dest,
             "circuit": circuit[0],

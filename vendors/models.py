@@ -207,12 +207,12 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["lead", "destination", "operation"], name="delivery_one_per_operation"),
         ]
         indexes = [
-            # "what is due": pending rows by due time, and expired leases
-            models.Index(fields=["due_at"], name="delivery_due_idx", condition=models.Q(status="pending")),
+            # expired leases
             models.Index(fields=["lease_until"], name="delivery_lease_idx", condition=models.Q(status="in_flight")),
             # the admin's filters and the campaign summary
             models.Index(fields=["status", "-id"], name="delivery_status_idx"),
-            # a claim's rows, in due order (and the destination's deliveries by status)
+            # a claim's rows, in due order, and every question about what is due (vendors.queue:
+            # no index on due_at alone, see there); the destination's deliveries by status
             models.Index(fields=["destination", "status", "operation", "due_at"], name="delivery_claim_idx"),
             models.Index(fields=["code"], name="delivery_code_idx", condition=~models.Q(code="")),
         ]

@@ -34,7 +34,7 @@ from campaigns.requirements import PHONE
 from leadhub import pgcopy
 from leadhub.planner import planner
 
-from . import counts, registry, stopping
+from . import counts, queue, registry, stopping
 from .integrations.base import ACCEPTED, REJECTED, RETRY, UNSUPPORTED, Item, ItemResult, VendorError
 from .models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange, WakeUp
 from .requirements import rules_of
@@ -486,13 +486,10 @@ def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> 
     for that operation, plus the rest of any request a claimed row was first sent in."""
     now = now or timezone.now()
     with transaction.atomic():
-        due = _due(now)
-        if destination_id:
-            due = due.filter(destination_id=destination_id)
-        first = due.order_by("due_at").values("destination_id", "operation").first()
-        if first is None:
+        group = queue.next_group(now, destination_id)
+        if group is None:
             return None
-        dest_id, operation = first["destination_id"], first["operation"]
+        _, dest_id, operation = group
         # One claimer at a time per destination, until this transaction ends: two threads picking
         # the same group at once would each lock part of it (SKIP LOCKED) and send one vendor batch
         # as two calls (seen: 499 + 1). The lock lasts milliseconds: the claim marks its rows in
@@ -934,7 +931,7 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
             if sum(outcome.counts.values()) == handled:
                 stopping.sleep(0.2)  # what is due is held by another run's claim: look again shortly
             continue
-        wait = _next_due_within(linger)
+        wait = seconds_until_next_due(linger)
         if wait is None or time.monotonic() + wait >= deadline:
             break
         stopping.sleep(max(0.1, wait))
@@ -942,18 +939,16 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
 
 
 def _anything_due() -> bool:
-    """One indexed probe (the claim's own order), whatever the size of the table."""
-    return _due(timezone.now()).order_by("due_at").values_list("pk", flat=True).first() is not None
+    return queue.next_group(timezone.now()) is not None
 
 
-def _next_due_within(seconds: float) -> float | None:
+def seconds_until_next_due(seconds: float) -> float | None:
     """Seconds until the next delivery becomes due, if that is within ``seconds``."""
     if seconds <= 0:
         return None
     now = timezone.now()
-    due_at = (_due(now + dt.timedelta(seconds=seconds)).filter(due_at__gt=now).order_by("due_at")
-              .values_list("due_at", flat=True).first())
-    return None if due_at is None else (due_at - now).total_seconds()
+    group = queue.next_group(now + dt.timedelta(seconds=seconds))
+    return None if group is None else max(0.0, (group[0] - now).total_seconds())
 
 
 def pending_summary() -> dict[str, int]:

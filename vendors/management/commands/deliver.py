@@ -1,8 +1,6 @@
 import time
 
 from django.core.management.base import BaseCommand
-from django.db.models import Min
-from django.utils import timezone
 from tqdm import tqdm
 
 from vendors import services
@@ -30,12 +28,10 @@ class Command(BaseCommand):
                     totals[key] = totals.get(key, 0) + value
                 if not drain:
                     break
-                nxt = Delivery.objects.filter(status__in=Delivery.OPEN).aggregate(Min("due_at"))["due_at__min"]
-                if nxt is None:
-                    break
-                wait = (nxt - timezone.now()).total_seconds()
-                if wait > max_wait:
-                    self.stdout.write(f"Next delivery is due in {wait:.0f}s (beyond --max-wait); stopping.")
+                wait = services.seconds_until_next_due(max_wait)
+                if wait is None:
+                    if Delivery.objects.filter(status__in=Delivery.OPEN).exists():
+                        self.stdout.write(f"Nothing more is due within {max_wait:.0f}s (--max-wait); stopping.")
                     break
                 time.sleep(max(0.2, min(wait, 5)))
         elapsed = time.monotonic() - started
