@@ -243,6 +243,9 @@ DELIVERY_THREADS = env.int("DELIVERY_THREADS", default=4)            # parallel 
 DELIVERY_LEASE_SECONDS = env.int("DELIVERY_LEASE_SECONDS", default=300)  # claimed rows return after this
 DELIVERY_BACKOFF_BASE_SECONDS = env.float("DELIVERY_BACKOFF_BASE_SECONDS", default=5)
 DELIVERY_LINGER_SECONDS = env.float("DELIVERY_LINGER_SECONDS", default=5)  # wait this long for retries due soon
+# vendor call outcomes (vendors.outcomes): each accepted lead is read again after this long, this many per run
+OUTCOME_POLL_SECONDS = env.int("OUTCOME_POLL_SECONDS", default=900)
+OUTCOME_BATCH = env.int("OUTCOME_BATCH", default=200)
 # /health/: the oldest due delivery may wait this long before its "ok" turns false
 HEALTH_MAX_DELIVERY_LAG_SECONDS = env.int("HEALTH_MAX_DELIVERY_LAG_SECONDS", default=900)
 

@@ -110,6 +110,9 @@ class SandboxHandle:
     def reset(self) -> None:
         self._call("POST", "/_sandbox/reset", {})
 
+    def act(self, vendor: str, action: str, **params) -> dict:
+        return self._call("POST", f"/_sandbox/act?vendor={vendor}", {"action": action, **params})
+
 
 @pytest.fixture(scope="session")
 def _sandbox_server():

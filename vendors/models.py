@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from campaigns.models import Campaign
 from leadhub.fields import EncryptedJSONField, EncryptedTextField
@@ -201,6 +202,10 @@ class Delivery(models.Model):
         help_text="Erase: the person's details until the vendor has answered (encrypted).",
     )
 
+    outcome_checked_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="Accepted pushes: when the vendor's call outcome was last read (vendors.outcomes).")
+
     class Meta:
         verbose_name_plural = "deliveries"
         constraints = [
@@ -215,6 +220,9 @@ class Delivery(models.Model):
             # no index on due_at alone, see there); the destination's deliveries by status
             models.Index(fields=["destination", "status", "operation", "due_at"], name="delivery_claim_idx"),
             models.Index(fields=["code"], name="delivery_code_idx", condition=~models.Q(code="")),
+            # accepted pushes whose call outcome is read next (least recently read first)
+            models.Index(fields=["destination", "outcome_checked_at"], name="delivery_outcome_idx",
+                         condition=models.Q(status="accepted", operation="push")),
         ]
 
     def __str__(self):
@@ -324,3 +332,28 @@ class WakeUp(models.Model):
 
     def __str__(self):
         return f"{self.name} queued at {self.queued_at:%Y-%m-%d %H:%M:%S}"
+
+
+class DeliveryOutcome(models.Model):
+    """What a vendor's dialler did with a lead it accepted, read back on a schedule
+    (``vendors.outcomes``): a row each time it changes, newest first."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="outcomes")
+    lead = models.ForeignKey("campaigns.Lead", on_delete=models.CASCADE, related_name="vendor_outcomes")
+    read_at = models.DateTimeField(default=timezone.now)
+    completed = models.BooleanField(null=True, help_text="The vendor will not call the lead again.")
+    status_code = models.CharField(max_length=32, blank=True)
+    status_description = models.CharField(max_length=200, blank=True)
+    outcome_type = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-read_at", "-id"]
+        verbose_name = "vendor outcome"
+
+    def __str__(self):
+        return f"{self.status_description or self.status_code or 'no status'} ({self.read_at:%Y-%m-%d %H:%M})"
+
+    def same_as(self, other: "DeliveryOutcome | None") -> bool:
+        return other is not None and all(getattr(self, f) == getattr(other, f) for f in self.COMPARED)
+
+    COMPARED = ("completed", "status_code", "status_description", "outcome_type")

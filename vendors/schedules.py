@@ -18,6 +18,9 @@ SCHEDULES = [
     # bulk staff actions (campaigns.bulk) whose worker died: resume them after the last committed chunk
     {"name": "leadhub: resume stalled bulk actions", "func": "campaigns.tasks.resume_stalled_bulk_actions",
      "schedule_type": "I", "minutes": 5},
+    # vendor call outcomes (vendors.outcomes); each lead is read again after OUTCOME_POLL_SECONDS
+    {"name": "leadhub: read vendor outcomes", "func": "vendors.tasks.read_outcomes", "schedule_type": "I",
+     "minutes": 5},
     # Idempotency-Key records are kept 24 h
     {"name": "leadhub: purge idempotency keys", "func": "campaigns.api.idempotency.purge_expired",
      "schedule_type": "H", "minutes": None},

@@ -39,3 +39,10 @@ def check_alerts():
     from . import alerts
 
     return alerts.check()
+
+
+def read_outcomes():
+    """Read the vendors' call outcomes back (vendors.outcomes), on a schedule."""
+    from . import outcomes
+
+    return outcomes.read_all()

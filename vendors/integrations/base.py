@@ -86,6 +86,18 @@ class ItemResult:
 
 
 @dataclass
+class CallOutcome:
+    """What a vendor's dialler has done with a lead it holds (``VendorClient.outcomes``)."""
+
+    item_id: int
+    completed: bool | None = None     # the vendor will not call the lead again
+    status_code: str = ""             # the vendor's last status code, as text
+    status_description: str = ""      # and its words for it
+    outcome_type: str = ""            # the vendor's kind of outcome (e.g. preview, dialler)
+    error: "ItemResult | None" = None  # the read failed: why (nothing else is set)
+
+
+@dataclass
 class ConnectionReport:
     ok: bool
     message: str
@@ -303,6 +315,15 @@ class VendorClient:
 
     def erase(self, items: list[Item]) -> list[ItemResult]:
         return self.unsupported(items, WITHDRAWAL_WORDS["erase"])
+
+    def outcomes(self, items: list[Item]) -> list[CallOutcome]:
+        """Read back what the vendor did with leads it holds (``items`` carry its ``remote_ref``).
+        A client offers this by overriding it; ``vendors.outcomes`` calls it on a schedule."""
+        raise NotImplementedError
+
+    @classmethod
+    def reads_outcomes(cls) -> bool:
+        return cls.outcomes is not VendorClient.outcomes
 
     @classmethod
     def supports(cls, operation: str) -> bool:

@@ -68,7 +68,7 @@ from urllib.parse import urljoin, urlsplit
 from campaigns.requirements import PHONE, Requirement
 
 from .base import (
-    ACCEPTED, REJECTED, RETRY, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError,
+    ACCEPTED, REJECTED, RETRY, CallOutcome, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError,
     utc_stamp,
 )
 
@@ -705,6 +705,23 @@ class PlatformClient(VendorClient):
         summary = (f"completed={data.get('completed')}; lastStatusCode={data.get('lastStatusCode')}"
                    f" ({data.get('lastStatusDescription') or 'no status'})")
         return ItemResult(item.id, ACCEPTED, ids[-1], "", summary, response.status_code), data
+
+    def outcomes(self, items: list[Item]) -> list[CallOutcome]:
+        """Lead details (GET v3.0/leads/{leadId}): ``completed``, ``lastStatusCode``,
+        ``lastStatusDescription`` and ``outcomeType``, one request per lead."""
+        found = []
+        for item in items:
+            result, data = self.get_lead(item)
+            if data is None:
+                found.append(CallOutcome(item.id, error=result))
+                continue
+            code = data.get("lastStatusCode")
+            found.append(CallOutcome(
+                item.id, completed=data["completed"] if isinstance(data.get("completed"), bool) else None,
+                status_code="" if code is None else str(code)[:32],
+                status_description=str(data.get("lastStatusDescription") or "")[:200],
+                outcome_type=str(data.get("outcomeType") or "")[:32]))
+        return found
 
     def update(self, items: list[Item], changes: dict[str, Any] | None = None, *,
                from_lead: bool = True) -> list[ItemResult]:

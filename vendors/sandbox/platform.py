@@ -270,10 +270,26 @@ class PlatformSim(VendorSim):
                 "listId": lead["listId"], "listName": lst.get("name"), "timezone": lead["timezone"],
                 "completed": lead["completed"], "customerKey": lead["customerKey"], "agentId": lead["agentId"],
                 "agentFullName": None, "dataFields": lead["leadData"], "lastStatusCode": lead["statusCode"],
-                "lastStatusDescription": "Completed" if lead["completed"] else "New",
+                "lastStatusDescription": lead.get("statusDescription") or ("Completed" if lead["completed"] else "New"),
                 "phones": [{"phoneIndex": n + 1, "phoneNumber": p} for n, p in enumerate(lead["phones"]) if p],
-                "outcomeType": "preview", "outcomesInfo": {"attempts": 0},
+                "outcomeType": lead.get("outcomeType", "preview"), "outcomesInfo": {"attempts": 0},
                 "timestamps": {"uploaded": stamp, "nextAttempt": lead["nextAttemptTimestamp"]}}
+
+    def act(self, action: str, params: dict) -> SandboxResponse:
+        """``call``: the dialler calls the lead with ``customerKey`` and records ``statusCode``
+        and ``description`` (its words for the code), ``outcomeType`` and ``completed``."""
+        if action != "call":
+            return super().act(action, params)
+        lead_id = next((i for (_, key), i in self.by_key.items() if key == params.get("customerKey")), None)
+        if lead_id is None:
+            return _not_found("Lead")
+        lead = self.leads[lead_id]
+        lead["statusCode"] = params.get("statusCode")
+        lead["statusDescription"] = params.get("description")
+        lead["outcomeType"] = params.get("outcomeType", "dialler")
+        if params.get("completed"):
+            lead["completed"] = True
+        return SandboxResponse(200, self.lead_view(lead))
 
     def create_lead(self, body: dict) -> SandboxResponse:
         errors = self.validate(body, LEAD_FIELDS, create=True)

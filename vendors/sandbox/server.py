@@ -15,6 +15,9 @@ Control endpoints (JSON) for tests, demos and benchmarks:
                                                "retry_after": 1, "slow_rate": 0, "slow_seconds": 30,
                                                "drop_rate": 0, "drop_after_rate": 0, "seed": 1}
     GET  /_sandbox/state[?vendor=<kind>]      each simulator's state summary
+    POST /_sandbox/act?vendor=<kind>          {"action": "<name>", ...}: make the simulator do
+                                              what its real counterpart does on its own (e.g.
+                                              a dialler calling a lead: "call")
 
 Faults are drawn from a seeded random generator per vendor, so a run is
 repeatable. ``drop_rate`` closes the connection before the request is handled;
@@ -96,6 +99,10 @@ class VendorSim:
 
     def state(self) -> dict:
         return {}
+
+    def act(self, action: str, params: dict) -> SandboxResponse:
+        """A control action (``POST /_sandbox/act``); simulators that offer some override this."""
+        return SandboxResponse(404, {"message": f"{self.prefix or 'this simulator'} has no action {action!r}"})
 
 
 @dataclass
@@ -280,6 +287,16 @@ class _Handler(BaseHTTPRequestHandler):
             except (ValueError, TypeError) as exc:
                 return self._send(SandboxResponse(400, {"message": str(exc)}))
             return self._send(SandboxResponse(200, {"ok": True}))
+        if action == "act" and request.method == "POST":
+            sim = sandbox.sims.get(vendor or "")
+            if sim is None:
+                return self._send(SandboxResponse(404, {"message": f"no simulator {vendor!r}"}))
+            try:
+                params = dict(request.json())
+            except (ValueError, TypeError) as exc:
+                return self._send(SandboxResponse(400, {"message": str(exc)}))
+            with sim.lock:
+                return self._send(sim.act(str(params.pop("action", "")), params))
         if action == "state" and request.method == "GET":
             state = {}
             for prefix, sim in sandbox.sims.items():
