@@ -1,12 +1,13 @@
 """Staff actions over many leads as jobs: cancel, add to a campaign's or the global DNC list.
 
 One path for every size. :func:`start` records a :class:`BulkAction` and its selection
-(one ``INSERT … SELECT`` of the queryset's ids into ``BulkActionLead``: set-wise, a
-snapshot of what the staff member selected), then works it in the request when it is at
-most ``BULK_INLINE_MAX`` leads (10,000 by default) or hands it to a worker otherwise.
+(one ``INSERT … SELECT`` of the queryset's ids into ``BulkActionChunk``, a row per
+:data:`campaigns.intake.CHUNK` ids: set-wise, a snapshot of what the staff member
+selected), then works it in the request when it is at most ``BULK_INLINE_MAX`` leads
+(10,000 by default) or hands it to a worker otherwise.
 
-:func:`run` works the selection in ascending lead id, :data:`campaigns.intake.CHUNK`
-leads per transaction: each transaction takes its leads out of the selection, changes
+:func:`run` works the selection in ascending lead id, a chunk row (:data:`campaigns.intake.CHUNK`
+leads) per transaction: each transaction takes its leads out of the selection, changes
 them and moves the job's counters, so a worker that dies loses nothing and repeats
 nothing: what is left selected is what is left to do, and the next run (re-enqueued by
 :func:`resume_stalled`, or the "Resume" admin action) continues with it. Like imports,
@@ -24,14 +25,13 @@ from typing import Callable
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Sum
 from django.utils import timezone as djtz
 
 from leadhub import dbtools
-from leadhub.planner import planner
 
 from . import audit, intake
-from .models import BulkAction, BulkActionLead, Campaign, Erasure, Lead
+from .models import BulkAction, BulkActionChunk, Campaign, Erasure, Lead
 
 Kind = BulkAction.Kind
 ACTOR = "started_by"  # the params key holding the audit label of who started the action
@@ -139,13 +139,18 @@ def start(kind: str, leads, *, user=None, api_key=None, params: dict | None = No
 
 
 def _snapshot(action: BulkAction, leads) -> int:
-    """Copy the ids of the selection into BulkActionLead in one statement; returns how many."""
-    sql, params = leads.order_by().values_list("pk").distinct().query.sql_with_params()
-    table = connection.ops.quote_name(BulkActionLead._meta.db_table)
+    """Copy the ids of the selection into BulkActionChunk in one statement, ascending,
+    :data:`campaigns.intake.CHUNK` ids a row; returns how many ids."""
+    sql, params = leads.order_by().values_list("id").distinct().query.sql_with_params()  # a column named id
+    table = connection.ops.quote_name(BulkActionChunk._meta.db_table)
+    # SQLite's group_concat keeps no promised order: _take sorts what it reads
+    joined = "string_agg(id::text, ',' ORDER BY id)" if connection.vendor == "postgresql" else "group_concat(id, ',')"
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} (action_id, lead_id) SELECT %s, s.* FROM ({sql}) s",
-                       [action.pk, *params])
-        return cursor.rowcount
+        cursor.execute(f"INSERT INTO {table} (action_id, first_lead_id, lead_ids, size) "
+                       f"SELECT %s, min(id), {joined}, count(*) FROM "
+                       f"(SELECT id, (row_number() OVER (ORDER BY id) - 1) / %s AS part FROM ({sql}) s) numbered "
+                       "GROUP BY part", [action.pk, intake.CHUNK, *params])
+    return BulkActionChunk.objects.filter(action=action).aggregate(n=Sum("size"))["n"] or 0
 
 
 @contextmanager
@@ -193,7 +198,8 @@ def run(action_id: int, *, deadline: float | None = None, chunk: int | None = No
     action = claim(action_id)
     if action is None:
         return BulkAction.objects.filter(pk=action_id).values_list("status", flat=True).first() or "missing"
-    lane = _Lane(action, chunk or intake.CHUNK, deadline, max_chunks)
+    _cut(action, chunk or intake.CHUNK)
+    lane = _Lane(action, deadline, max_chunks)
     if lanes() == 1 or connection.in_atomic_block:  # other connections would not see our transaction
         with _acting_for(action):
             lane.work()
@@ -225,8 +231,8 @@ class _Lane:
     """Takes chunks of one action until none is left, the deadline passes or a chunk fails
     (shared by every lane of the run: each stops after its current chunk)."""
 
-    def __init__(self, action: BulkAction, size: int, deadline: float | None, max_chunks: int | None):
-        self.action, self.size, self.deadline, self.max_chunks = action, size, deadline, max_chunks
+    def __init__(self, action: BulkAction, deadline: float | None, max_chunks: int | None):
+        self.action, self.deadline, self.max_chunks = action, deadline, max_chunks
         self.apply = ACTIONS[action.kind].apply
         self.chunks = 0
         self.paused = False
@@ -238,7 +244,7 @@ class _Lane:
             while self.error is None and not self.paused:
                 with transaction.atomic():
                     _commit_without_waiting()
-                    ids = _take(self.action, self.size)
+                    ids = _take(self.action)
                     if not ids:
                         return
                     changed, planned = self.apply(self.action, ids)
@@ -271,19 +277,35 @@ def _commit_without_waiting() -> None:
             cursor.execute("SET LOCAL synchronous_commit = off")
 
 
-def _take(action: BulkAction, size: int) -> list[int]:
-    """Remove the next ``size`` selected leads from the action's selection and return their ids
-    (ascending). Inside the chunk's transaction: if the chunk fails, they are selected again."""
-    table = connection.ops.quote_name(BulkActionLead._meta.db_table)
-    # the (action, lead) primary key gives the next ids in order, whatever the statistics of a
-    # selection just written say
-    # (PostgreSQL: lanes skip each other's chunks)
-    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    with planner(seqscan=False), connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table} WHERE action_id = %s AND lead_id IN "
-                       f"(SELECT lead_id FROM {table} WHERE action_id = %s ORDER BY lead_id LIMIT %s{skip_locked}) "
-                       "RETURNING lead_id", [action.pk, action.pk, size])
-        return sorted(row[0] for row in cursor.fetchall())
+def _cut(action: BulkAction, size: int) -> None:
+    """Cut the selection's chunk rows to at most ``size`` ids each, before a run that works
+    smaller chunks than were recorded: each lane then takes whole rows (another lane's row is
+    locked, skipped, never waited for)."""
+    rows = BulkActionChunk.objects.filter(action=action)
+    with transaction.atomic():
+        for first, joined in rows.filter(size__gt=size).values_list("first_lead_id", "lead_ids"):
+            ids = _ids(joined)
+            rows.filter(first_lead_id=first).delete()
+            BulkActionChunk.objects.bulk_create(
+                [BulkActionChunk(action=action, first_lead_id=part[0], lead_ids=",".join(map(str, part)),
+                                 size=len(part)) for part in (ids[k:k + size] for k in range(0, len(ids), size))])
+
+
+def _ids(joined: str) -> list[int]:
+    return sorted(map(int, joined.split(",")))
+
+
+def _take(action: BulkAction) -> list[int]:
+    """Remove the next chunk row not taken by another lane (PostgreSQL: ``SKIP LOCKED``) from
+    the action's selection and return its lead ids, ascending. Inside the chunk's transaction:
+    if the chunk fails, its leads are selected again."""
+    rows = BulkActionChunk.objects.filter(action=action)
+    part = (rows.select_for_update(skip_locked=True).order_by("first_lead_id")
+            .values_list("first_lead_id", "lead_ids").first())
+    if part is None:
+        return []
+    rows.filter(first_lead_id=part[0]).delete()
+    return _ids(part[1])
 
 
 def resume_stalled() -> list[int]:

@@ -436,7 +436,7 @@ class ImportJob(models.Model):
 
 class BulkAction(models.Model):
     """A staff action over many leads (cancel, DNC, …): the selection is kept as rows of
-    :class:`BulkActionLead` and worked a chunk per transaction, in the request when small,
+    :class:`BulkActionChunk` and worked a chunk per transaction, in the request when small,
     in the background otherwise (``campaigns.bulk``). A chunk's leads leave the selection
     in the transaction that changes them, so a crashed run resumes exactly where it stopped."""
 
@@ -477,10 +477,14 @@ class BulkAction(models.Model):
         return f"{self.get_kind_display()} ({self.total:,} leads)"
 
 
-class BulkActionLead(models.Model):
-    """One selected lead of a bulk action not yet worked (no foreign key to the lead: the
-    selection is a snapshot of what staff selected)."""
+class BulkActionChunk(models.Model):
+    """A run of a bulk action's selected leads not yet worked: their ids, ascending, comma-separated
+    (no foreign key to the leads: the selection is a snapshot of what staff selected). One row per
+    chunk of :data:`campaigns.intake.CHUNK` leads, not one per lead: writing, then deleting, a row
+    per lead was a third of a large cancel's time."""
 
-    pk = models.CompositePrimaryKey("action", "lead_id")
+    pk = models.CompositePrimaryKey("action", "first_lead_id")
     action = models.ForeignKey(BulkAction, on_delete=models.CASCADE, related_name="+")
-    lead_id = models.BigIntegerField()
+    first_lead_id = models.BigIntegerField()
+    lead_ids = models.TextField()
+    size = models.PositiveIntegerField()

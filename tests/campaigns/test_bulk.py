@@ -8,12 +8,13 @@ import time
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import audit, bulk, tasks
-from campaigns.models import DNC, BulkAction, BulkActionLead, Erasure, Lead
+from campaigns import audit, bulk, intake, tasks
+from campaigns.models import DNC, BulkAction, BulkActionChunk, Erasure, Lead
 from vendors.models import Delivery, Destination, VendorAccount
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,7 @@ def test_a_small_selection_is_cancelled_in_the_request(staff_client, campaign, h
     assert "Cancelled 30 of 30 selected leads; 30 withdrawal(s) planned at vendors." in page
     assert Lead.objects.filter(status="cancelled").count() == 30 and queued == []
     assert Delivery.objects.filter(operation="end_contact").count() == 30
-    assert not BulkActionLead.objects.exists()  # the snapshot goes once the action is done
+    assert not BulkActionChunk.objects.exists()  # the snapshot goes once the action is done
 
 
 def test_a_large_cancel_runs_in_the_background_with_progress(staff_client, campaign, held_leads, queued, settings,
@@ -244,3 +245,67 @@ def test_lanes_share_the_work_and_never_take_a_lead_twice(campaign, held_leads, 
     assert (action.processed, action.changed, action.deliveries_planned) == (30, 30, 30)
     [entry] = LogEntry.objects.all()  # the lanes' threads act as who started the job
     assert entry.user == boss and entry.change_message.endswith("— by staff:boss")
+
+
+def chunk_rows(action):
+    return [(first, [int(i) for i in ids.split(",")], size) for first, ids, size in
+            BulkActionChunk.objects.filter(action=action).order_by("first_lead_id")
+            .values_list("first_lead_id", "lead_ids", "size")]
+
+
+def test_the_selection_is_kept_as_a_row_per_chunk_of_ids_and_resumes_from_the_row_that_failed(
+        campaign, held_leads, queued, monkeypatch, settings):
+    settings.BULK_INLINE_MAX = 0
+    monkeypatch.setattr(intake, "CHUNK", 12)
+    action = bulk.start(BulkAction.Kind.CANCEL, Lead.objects.filter(campaign=campaign))
+    ids = [lead.pk for lead in held_leads]
+    assert action.total == 30
+    assert chunk_rows(action) == [(ids[0], ids[:12], 12), (ids[12], ids[12:24], 12), (ids[24], ids[24:], 6)]
+
+    assert bulk.run(action.pk, max_chunks=1) == "continue"
+    action.refresh_from_db()
+    assert (action.processed, action.changed, bulk.percent(action)) == (12, 12, 40)
+    assert chunk_rows(action) == [(ids[12], ids[12:24], 12), (ids[24], ids[24:], 6)]
+
+    real = bulk.ACTIONS[BulkAction.Kind.CANCEL]
+
+    def dies(action, lead_ids):
+        raise ConnectionError("worker lost the database")
+
+    monkeypatch.setitem(bulk.ACTIONS, BulkAction.Kind.CANCEL, bulk.Action(real.running, real.done, dies))
+    assert bulk.run(action.pk) == "failed"
+    assert chunk_rows(action) == [(ids[12], ids[12:24], 12), (ids[24], ids[24:], 6)]  # the failed chunk's row is back
+
+    monkeypatch.setitem(bulk.ACTIONS, BulkAction.Kind.CANCEL, real)
+    BulkAction.objects.filter(pk=action.pk).update(status="queued")  # the admin's "Resume"
+    assert bulk.run(action.pk) == "done"
+    action.refresh_from_db()
+    assert (action.processed, action.changed, action.deliveries_planned) == (30, 30, 30)
+    assert chunk_rows(action) == [] and Lead.objects.filter(status="cancelled").count() == 30
+
+
+def test_a_run_in_smaller_chunks_than_recorded_cuts_the_rows_first(campaign, held_leads, queued, settings):
+    settings.BULK_INLINE_MAX = 0
+    action = bulk.start(BulkAction.Kind.CANCEL, Lead.objects.filter(campaign=campaign))
+    assert [size for _, _, size in chunk_rows(action)] == [30]
+    assert bulk.run(action.pk, chunk=8, max_chunks=1) == "continue"
+    ids = [lead.pk for lead in held_leads]
+    assert chunk_rows(action) == [(ids[8], ids[8:16], 8), (ids[16], ids[16:24], 8), (ids[24], ids[24:], 6)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_selection_recorded_a_row_per_lead_before_the_upgrade_is_kept_a_row_per_chunk():
+    before, after = [("campaigns", "0015_vendor_neutral_help")], [("campaigns", "0016_bulk_selection_chunks")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    try:
+        apps = executor.loader.project_state(before).apps
+        OldAction, OldRow = apps.get_model("campaigns", "BulkAction"), apps.get_model("campaigns", "BulkActionLead")
+        action = OldAction.objects.create(kind="cancel", total=7000, processed=100)
+        OldRow.objects.bulk_create([OldRow(action_id=action.pk, lead_id=i) for i in range(7100, 100, -1)])
+    finally:
+        MigrationExecutor(connection).migrate(after)
+    rows = list(BulkActionChunk.objects.filter(action_id=action.pk).order_by("first_lead_id")
+                .values_list("first_lead_id", "lead_ids", "size"))
+    assert [(first, size) for first, _, size in rows] == [(101, 5000), (5101, 2000)]
+    assert [int(i) for _, joined, _ in rows for i in joined.split(",")] == list(range(101, 7101))

@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from campaigns import intake
-from campaigns.models import DNC, Lead, LeadList
+from campaigns import bulk, intake, tasks
+from campaigns.models import DNC, BulkAction, BulkActionChunk, Lead, LeadList
 from vendors import services
 from vendors.models import Delivery, DeliveryAttempt, VendorExchange
 
@@ -122,3 +122,33 @@ def test_erase_of_every_lead_of_a_campaign_scrubs_each_ones_history_in_linear_wo
     # 3 deliveries a lead (push, end_contact, erase), 3 texts an attempt or exchange, 1,000 leads an exchange),
     # not for everyone's: 2.3 million searches, where searching every text for every person's makes 10^11
     assert sum(searched) <= 4 * (3 * MANY + 3 * MANY + 3 * 1000 * len(exchanges))
+
+
+def test_a_bulk_cancel_job_of_every_lead_of_a_campaign_keeps_its_selection_a_row_per_chunk_and_resumes(
+        campaign, destination, settings, monkeypatch):
+    settings.BULK_INLINE_MAX = 0
+    monkeypatch.setattr(tasks, "enqueue_bulk_action", lambda action_id: None)  # a worker runs it below
+    ids = load_leads(campaign)
+    load_accepted_pushes(campaign, destination)
+    action = bulk.start(BulkAction.Kind.CANCEL, Lead.objects.filter(campaign=campaign))
+    assert action.total == MANY and action.status == "queued"
+    rows = list(BulkActionChunk.objects.filter(action=action).order_by("first_lead_id")
+                .values_list("first_lead_id", "lead_ids", "size"))
+    assert len(rows) == -(-MANY // intake.CHUNK) and sum(size for *_, size in rows) == MANY
+    assert [int(i) for _, joined, _ in rows for i in joined.split(",")] == ids  # every lead once, ascending
+
+    assert bulk.run(action.pk, max_chunks=3) == "continue"  # a worker's time slice ends
+    action.refresh_from_db()
+    assert (action.processed, action.changed, bulk.percent(action)) == (15_000, 15_000, 21)
+    real = bulk.ACTIONS[BulkAction.Kind.CANCEL]
+    monkeypatch.setitem(bulk.ACTIONS, BulkAction.Kind.CANCEL, bulk.Action(
+        real.running, real.done, lambda action, lead_ids: 1 / 0))  # the next chunk fails whole
+    assert bulk.run(action.pk) == "failed"
+    monkeypatch.setitem(bulk.ACTIONS, BulkAction.Kind.CANCEL, real)
+    BulkAction.objects.filter(pk=action.pk).update(status="queued")  # the admin's "Resume"
+    assert bulk.run(action.pk) == "done"
+    action.refresh_from_db()
+    assert (action.processed, action.changed, action.deliveries_planned) == (MANY, MANY, MANY)
+    assert Lead.objects.filter(campaign=campaign, status="cancelled").count() == MANY
+    assert Delivery.objects.filter(operation="end_contact", destination=destination).count() == MANY
+    assert not BulkActionChunk.objects.filter(action=action).exists()
