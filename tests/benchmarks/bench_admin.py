@@ -4,7 +4,10 @@ Targets (issue 3): first page < 100 ms, status filter < 150 ms, phone search
 in any accepted format < 50 ms (p50 over several requests). Issue 14: the dashboard
 (the admin's landing page) < 200 ms, over a year of counters for those leads. The leads are
 loaded once with COPY and reused by later runs; BENCH_ADMIN_LEADS resizes them
-(the old ones are deleted set-wise, with their deliveries and attempts).
+(the old ones are deleted set-wise, with their deliveries and attempts, then vacuumed: a shrink
+measures the new size, not the old one's dead rows). BENCH_ADMIN_ACTION_LEADS and
+BENCH_ADMIN_DNC_NUMBERS size the staff actions below (a cancel within BULK_INLINE_MAX runs in the
+request).
 As in real data, most leads sit in a list and many came from a partner (issue 12:
 the page once read each row's list's campaign with its own query).
 
@@ -80,6 +83,16 @@ def _delete(campaigns):
         cursor.execute("DELETE FROM campaigns_lead WHERE campaign_id = ANY(%s)", [campaigns])
 
 
+def _vacuum():
+    """After a resize: the old leads' dead rows go (autovacuum may be off, as here), so the figures
+    are those of the new size (a shrink from 1M to 3,000 leads left the delivery filters at 650 ms)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("campaigns_lead", "vendors_delivery", "vendors_deliveryattempt"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+
+
 def _load_open(campaign, n, first_phone):
     """COPY ``n`` new leads into ``campaign``, phones from +1<first_phone>."""
     from django.db import connection
@@ -123,6 +136,7 @@ def run(bench):
         started = time.perf_counter()
         _load(campaigns, TARGET_LEADS)
         bench.report("load leads with COPY", TARGET_LEADS / (time.perf_counter() - started), "rows/s")
+        _vacuum()
     total = Lead.objects.count()
     user, _ = get_user_model().objects.get_or_create(username="bench-admin", defaults={"is_staff": True, "is_superuser": True})
     client = Client()
@@ -344,10 +358,10 @@ def _cancel_campaign(bench, client):
                                 "_selected_action": ["0"]})
         action = BulkAction.objects.latest("pk")
         queued = time.perf_counter() - started
-        assert response.status_code == 302 and action.status == BulkAction.Status.QUEUED, action.status
+        assert response.status_code == 302, response.status_code
+        status = action.status  # done already when BENCH_ADMIN_ACTION_LEADS is small enough for the request
         with override_settings(BULK_LANES=production.BULK_LANES):
-            status = tasks.run_bulk_action(action.pk)
-            while status == "continue":
+            while status in (BulkAction.Status.QUEUED, "continue"):
                 status = tasks.run_bulk_action(action.pk)
     finally:
         Conf.SYNC = sync
