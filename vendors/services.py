@@ -32,6 +32,7 @@ from campaigns.models import Campaign, Lead
 from campaigns.requirements import CODE as REQUIREMENTS_CODE
 from campaigns.requirements import PHONE
 from leadhub import pgcopy
+from leadhub.backoff import retry_delay
 from leadhub.planner import planner
 
 from . import counts, queue, registry, stopping
@@ -60,10 +61,6 @@ WITHDRAWAL_CHUNK = 5000           # lead ids per planning statement
 
 def lease() -> dt.timedelta:
     return dt.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-
-
-def backoff_base() -> float:
-    return float(settings.DELIVERY_BACKOFF_BASE_SECONDS)
 
 
 # --------------------------------------------------------------------------- planning
@@ -752,14 +749,6 @@ def _update_circuit(account: VendorAccount, outage: bool, last) -> None:
                         pause.total_seconds())
     elif account.consecutive_failures or account.circuit_open_until:
         VendorAccount.objects.filter(pk=account.pk).update(consecutive_failures=0, circuit_open_until=None)
-
-
-def retry_delay(attempts: int, retry_after: float | None, jitter: float | None = None) -> float:
-    """Exponential backoff with jitter (``jitter`` in [0, 1), drawn when not given), at least
-    what the vendor asked for."""
-    base = min(3600.0, backoff_base() * (2 ** max(0, attempts - 1)))
-    delay = base / 2 + (base / 2) * (random.random() if jitter is None else jitter)
-    return max(delay, retry_after or 0)
 
 
 def _record(deliveries, results, released, calls, exchanges, account, operation, now, outcome) -> None:
