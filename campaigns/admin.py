@@ -21,6 +21,7 @@ from . import bulk, intake, requirements, withdrawals
 from .imports import export, jobs, writing
 from .models import DNC, WEEKDAYS, BulkAction, Campaign, Erasure, ImportJob, Lead, LeadList, Partner, search_key
 from .paginators import EstimatedCountPaginator
+from .webhooks.admin import PartnerWebhookMixin
 from .phones import try_normalize_phone
 
 
@@ -307,13 +308,15 @@ class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Partner)
-class PartnerAdmin(CountedDeleteMixin, admin.ModelAdmin):
+class PartnerAdmin(PartnerWebhookMixin, CountedDeleteMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "is_active", "campaign_list", "created_at")
     list_filter = ("is_active",)
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("campaigns",)
-    readonly_fields = ("created_at",)
+    fields = ("name", "slug", "is_active", "campaigns", *PartnerWebhookMixin.webhook_fields, "created_at")
+    readonly_fields = ("created_at", "webhook_state")
+    actions = ["rotate_webhook_secret"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("campaigns")

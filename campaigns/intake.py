@@ -30,7 +30,7 @@ from psycopg.types.json import Jsonb
 from leadhub import pgcopy, rollup
 from leadhub.planner import planner
 
-from . import audit, requirements
+from . import audit, requirements, webhooks
 from .models import DNC, Campaign, Erasure, IntakeCount, Lead, LeadList, Partner, search_key
 from .phones import PhoneError, parse_phone
 from .phones import extension as phone_extension
@@ -630,6 +630,7 @@ def withdraw(lead_ids: Sequence[int], status: str, operation: str, audit_message
         if open_ids:
             replies = leads_withdrawn.send(sender=Lead, leads=open_ids, operation=operation)
             planned = sum(reply for _, reply in replies if isinstance(reply, int))
+            webhooks.withdrawn(open_ids)
             if audit_message is not None:
                 audit.record(Lead.objects.filter(pk__in=open_ids), audit_message)
     return Withdrawn(open_ids, planned)
@@ -777,6 +778,7 @@ def erase_leads(leads: Iterable[Lead] | Any, *, via: str, requested_by: str, use
             blank.update(metadata={}, phone=Concat(Value(ERASED_PHONE_PREFIX), Cast("id", CharField())))
             todo_ids = [lead.pk for lead in todo]
             Lead.objects.filter(pk__in=todo_ids).update(status=Lead.Status.ERASED, updated_at=djtz.now(), **blank)
+            webhooks.withdrawn(todo_ids)  # after the wipe: the event and earlier ones carry no personal data
             if result.erasure is None:
                 result.erasure = Erasure.objects.create(via=via, requested_by=requested_by[:200], user=user,
                                                         api_key=api_key, reason=reason[:255], lead_count=0)

@@ -4,11 +4,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 import unicodedata
+import uuid
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+
+from leadhub.fields import EncryptedTextField
 
 from .fields import E164Field
 from .zones import iana_zone, zone_error  # noqa: F401 (iana_zone: vendors.windows imports it from here)
@@ -146,11 +150,32 @@ class LeadList(models.Model):
         return f"{self.campaign.name} / {self.name}"
 
 
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def validate_webhook_url(value: str) -> None:
+    """https, except with DEBUG on or for a receiver on this machine (127.0.0.1 / localhost)."""
+    parts = urlsplit(value)
+    if parts.scheme == "https" or (parts.scheme == "http" and (settings.DEBUG or parts.hostname in LOCAL_HOSTS)):
+        return
+    raise ValidationError("A webhook URL must use https:// (http:// only for 127.0.0.1 or localhost, or with DEBUG on).",
+                          code="insecure_webhook_url")
+
+
 class Partner(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     is_active = models.BooleanField(default=True)
     campaigns = models.ManyToManyField(Campaign, blank=True, related_name="partners")
+    webhook_url = models.URLField(
+        max_length=500, blank=True, validators=[validate_webhook_url],
+        help_text="LeadHub POSTs signed JSON events about this partner's leads here (accepted or refused by a "
+                  "vendor, withdrawn, outcome). https:// only. Blank: no events.")
+    # generated (campaigns.webhooks.new_secret), shown once in the admin on creation and rotation
+    webhook_secret = EncryptedTextField(blank=True, default="", editable=False)
+    webhook_disabled_at = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="The receiver answered 410 Gone: no events are sent until the URL is saved again.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -158,6 +183,10 @@ class Partner(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def webhook_active(self) -> bool:
+        return bool(self.webhook_url) and self.webhook_disabled_at is None
 
 
 class Lead(models.Model):
@@ -488,3 +517,48 @@ class BulkActionChunk(models.Model):
     first_lead_id = models.BigIntegerField()
     lead_ids = models.TextField()
     size = models.PositiveIntegerField()
+
+
+class PartnerEvent(models.Model):
+    """A webhook event for a partner (the outbox of ``campaigns.webhooks``): written in the
+    transaction that made the change it reports, sent by a worker, in order per lead (``id``
+    is the sequence), retried with the deliveries' backoff until ``WEBHOOK_MAX_ATTEMPTS``."""
+
+    class Type(models.TextChoices):
+        ACCEPTED = "lead.accepted", "lead.accepted"
+        REFUSED = "lead.refused", "lead.refused"
+        WITHDRAWN = "lead.withdrawn", "lead.withdrawn"
+        OUTCOME = "lead.outcome", "lead.outcome"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_FLIGHT = "in_flight", "In flight"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed (gave up)"
+
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
+                                help_text="The receiver's de-duplication key: the same on every retry and replay.")
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="events", db_index=False)
+    lead_id = models.BigIntegerField(help_text="The lead's id (no foreign key: the outbox never holds up deleting a lead).")
+    type = models.CharField(max_length=32, choices=Type.choices)
+    payload = models.JSONField(help_text="The event as sent (the body's JSON).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField()
+    lease_until = models.DateTimeField(null=True, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The receiver's last answer.")
+    message = models.TextField(blank=True, help_text="What the last attempt gave (an excerpt, or the error).")
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # the claim: due rows in due order, and "an older open event of the same lead"
+            models.Index(fields=["due_at"], name="partnerevent_due_idx",
+                         condition=Q(status="pending")),
+            models.Index(fields=["lead_id", "id"], name="partnerevent_lead_idx"),
+            models.Index(fields=["partner", "-id"], name="partnerevent_partner_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.event_id} ({self.status})"

@@ -60,3 +60,12 @@ def resume_stalled_bulk_actions() -> list[int]:
     from . import bulk
 
     return bulk.resume_stalled()
+
+
+def send_partner_events(time_budget: float | None = None) -> dict:
+    """Send due partner webhook events (woken on commit, and every minute by the sweep)."""
+    from .webhooks import sending
+
+    if time_budget is None:
+        time_budget = 0.8 * (settings.Q_CLUSTER.get("timeout") or 300)
+    return sending.send_due(time_budget=time_budget)

@@ -246,6 +246,9 @@ DELIVERY_LINGER_SECONDS = env.float("DELIVERY_LINGER_SECONDS", default=5)  # wai
 # vendor call outcomes (vendors.outcomes): each accepted lead is read again after this long, this many per run
 OUTCOME_POLL_SECONDS = env.int("OUTCOME_POLL_SECONDS", default=900)
 OUTCOME_BATCH = env.int("OUTCOME_BATCH", default=200)
+# partner webhooks (campaigns.webhooks): retried like deliveries (DELIVERY_BACKOFF_BASE_SECONDS, DELIVERY_LEASE_SECONDS)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
 # /health/: the oldest due delivery may wait this long before its "ok" turns false
 HEALTH_MAX_DELIVERY_LAG_SECONDS = env.int("HEALTH_MAX_DELIVERY_LAG_SECONDS", default=900)
 
@@ -310,6 +313,7 @@ SPECTACULAR_SETTINGS = {
         "campaigns.api.schema.document_headers",
         "campaigns.api.schema.nullable_references",
         "campaigns.api.schema.open_response_enums",
+        "campaigns.api.schema.document_webhooks",
     ],
     # lead ids in paths (campaigns.api.urls.LeadIdConverter) are integers, as in every response
     "PATH_CONVERTER_OVERRIDES": {"lead_id": {"type": "integer", "minimum": 1, "maximum": 10**18 - 1}},

@@ -21,6 +21,9 @@ SCHEDULES = [
     # vendor call outcomes (vendors.outcomes); each lead is read again after OUTCOME_POLL_SECONDS
     {"name": "leadhub: read vendor outcomes", "func": "vendors.tasks.read_outcomes", "schedule_type": "I",
      "minutes": 5},
+    # partner webhook events (campaigns.webhooks): the safety net of their outbox, as for deliveries
+    {"name": "leadhub: send partner events", "func": "campaigns.tasks.send_partner_events", "schedule_type": "I",
+     "minutes": 1},
     # Idempotency-Key records are kept 24 h
     {"name": "leadhub: purge idempotency keys", "func": "campaigns.api.idempotency.purge_expired",
      "schedule_type": "H", "minutes": None},

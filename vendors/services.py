@@ -27,6 +27,7 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.db.models import F, Q
 from django.utils import timezone
 
+from campaigns import webhooks
 from campaigns.intake import PERSONAL_FIELDS, WITHDRAWN, dnc_phones
 from campaigns.models import Campaign, Lead
 from campaigns.requirements import CODE as REQUIREMENTS_CODE
@@ -757,6 +758,7 @@ def _record(deliveries, results, released, calls, exchanges, account, operation,
     attempts: list[tuple[DeliveryAttempt, Call | None]] = []
     changed: list[Delivery] = []
     accepted_pushes: list[Delivery] = []
+    answered_pushes: list[Delivery] = []   # accepted or refused: the partner's webhook events
     for result in results:
         d = deliveries[result.item_id]
         status = result.status
@@ -770,9 +772,12 @@ def _record(deliveries, results, released, calls, exchanges, account, operation,
             d.remote_ref = result.remote_ref or d.remote_ref
             if operation == Op.PUSH:
                 accepted_pushes.append(d)
+                answered_pushes.append(d)
         elif status in (REJECTED, UNSUPPORTED, "skipped"):
             d.status = {REJECTED: St.REJECTED, UNSUPPORTED: St.UNSUPPORTED, "skipped": St.SKIPPED}[status]
             d.finished_at = done
+            if status == REJECTED and operation == Op.PUSH:
+                answered_pushes.append(d)
         elif d.attempts >= account.max_attempts:
             d.status, d.finished_at = St.FAILED, done
             d.message = f"Gave up after {d.attempts} attempts. Last answer: {result.message}"[:2000]
@@ -804,6 +809,10 @@ def _record(deliveries, results, released, calls, exchanges, account, operation,
             if call:
                 attempt.sent_in_id, attempt.decided_by_id = exchange_ids[call.sent_in], exchange_ids[call.decided_by]
         _insert_attempts([attempt for attempt, _ in attempts])
+        if answered_pushes:
+            label = registry.client_class(account.kind).label
+            webhooks.push_answered([webhooks.PushAnswer(d.lead, d.status == St.ACCEPTED, label, d.destination_id,
+                                                        d.code, d.message) for d in answered_pushes])
         # a lead withdrawn while its push was in flight: tell the vendor now that it holds it
         if accepted_pushes:
             late = list(Lead.objects.filter(pk__in=[d.lead_id for d in accepted_pushes], status__in=WITHDRAWN)

@@ -204,3 +204,11 @@ def open_response_enums(result, generator, request, public):
                 if ref:
                     parameter["schema"] = {"$ref": ref}
     return result
+
+
+def document_webhooks(result, generator, request, public):
+    """The "Webhooks" section (event shapes, signature, verification snippet) in the description."""
+    from campaigns.webhooks.docs import WEBHOOKS
+
+    result["info"]["description"] = result["info"].get("description", "") + WEBHOOKS
+    return result

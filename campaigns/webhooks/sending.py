@@ -1,0 +1,178 @@
+"""Sending partner events: claim due ones in order per lead, sign, POST, record the answer.
+
+The rules are the deliveries': the database is the queue of record; a claim marks rows
+``in_flight`` with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises
+writers), the POST happens outside any transaction, a 2xx is ``delivered``, anything else
+(or no answer within WEBHOOK_TIMEOUT_SECONDS) is retried after ``leadhub.backoff.retry_delay``
+(at least ``Retry-After``), until WEBHOOK_MAX_ATTEMPTS, then ``failed``. A 410 Gone means the
+receiver is gone for good: that event fails and the partner's webhook is disabled until its
+URL is saved again.
+
+Order per lead: a claim takes an event only when no older event of its lead is pending or in
+flight, so a lead's events reach the receiver in the order they were written, one at a time.
+An event that gave up (``failed``) no longer holds the lead's later events: they go on, and
+staff can replay it from the admin (it is then sent before the lead's events still waiting).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import threading
+import time
+import urllib.request
+
+import requests
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from leadhub.backoff import retry_delay
+
+from ..models import Partner, PartnerEvent
+from .signing import signature_header
+
+log = logging.getLogger(__name__)
+
+St = PartnerEvent.Status
+OPEN = (St.PENDING, St.IN_FLIGHT)
+CLAIM_SIZE = 20
+USER_AGENT = "LeadHub-Webhooks/1.0"
+_local = threading.local()
+
+
+def lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+
+
+def wake() -> None:
+    """Ask a worker to send what is due (on commit of the transaction that wrote events).
+    The one-minute sweep (vendors.schedules) is the safety net: a dead broker delays, never loses."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("campaigns.tasks.send_partner_events", task_name="send partner events", group="partner-events")
+    except Exception:
+        log.warning("could not enqueue a partner event run; the periodic sweep will send them", exc_info=True)
+
+
+def reclaim_expired_leases(now: dt.datetime) -> int:
+    return PartnerEvent.objects.filter(status=St.IN_FLIGHT, lease_until__lt=now).update(
+        status=St.PENDING, lease_until=None, due_at=now)
+
+
+def _locking(queryset):
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset  # SQLite: the IMMEDIATE transaction already serialises claimers
+
+
+def due(now: dt.datetime):
+    """Due events whose lead has no older event open, for partners with an active URL."""
+    older_open = PartnerEvent.objects.filter(lead_id=OuterRef("lead_id"), pk__lt=OuterRef("pk"), status__in=OPEN)
+    return (PartnerEvent.objects.filter(status=St.PENDING, due_at__lte=now, partner__webhook_disabled_at__isnull=True)
+            .exclude(partner__webhook_url="").exclude(Exists(older_open)))
+
+
+def claim(now: dt.datetime | None = None, size: int = CLAIM_SIZE) -> list[PartnerEvent]:
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(_locking(due(now).order_by("due_at", "id")).values_list("id", flat=True)[:size])
+        if ids:
+            PartnerEvent.objects.filter(pk__in=ids).update(status=St.IN_FLIGHT, lease_until=now + lease())
+    return list(PartnerEvent.objects.filter(pk__in=ids).select_related("partner").order_by("id")) if ids else []
+
+
+def _session() -> requests.Session:
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+        session.headers["User-Agent"] = USER_AGENT
+        if not urllib.request.getproxies():
+            # as vendor sessions (vendors.integrations.base): with no proxy configured, read the CA
+            # bundle once and never add ~/.netrc credentials to a request to a partner
+            session.trust_env = False
+            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return session
+
+
+def body_of(event: PartnerEvent) -> bytes:
+    return json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def post(event: PartnerEvent) -> tuple[int | None, str, float | None]:
+    """POST one event; returns (HTTP status or None, what to store of the answer, Retry-After)."""
+    partner = event.partner
+    body = body_of(event)
+    headers = {
+        "Content-Type": "application/json",
+        "LeadHub-Event-Id": str(event.event_id),
+        "LeadHub-Event-Type": event.type,
+        "LeadHub-Signature": signature_header(partner.webhook_secret, int(time.time()), body),
+    }
+    try:
+        response = _session().post(partner.webhook_url, data=body, headers=headers,
+                                   timeout=settings.WEBHOOK_TIMEOUT_SECONDS, allow_redirects=False)
+    except requests.Timeout:
+        return None, f"No answer within {settings.WEBHOOK_TIMEOUT_SECONDS} s.", None
+    except requests.RequestException as exc:
+        return None, f"Could not connect: {type(exc).__name__}.", None
+    retry_after = response.headers.get("Retry-After", "")
+    text = response.text[:300] if response.content else ""
+    return response.status_code, text, float(retry_after) if retry_after.isdigit() else None
+
+
+def record(event: PartnerEvent, http_status: int | None, message: str, retry_after: float | None) -> str:
+    now = timezone.now()
+    attempts = event.attempts + 1
+    fields = {"attempts": attempts, "http_status": http_status, "message": message, "lease_until": None}
+    if http_status is not None and 200 <= http_status < 300:
+        fields.update(status=St.DELIVERED, delivered_at=now)
+    elif http_status == 410:
+        fields.update(status=St.FAILED, message=f"410 Gone: webhooks disabled for this partner. {message}"[:2000])
+        Partner.objects.filter(pk=event.partner_id, webhook_disabled_at__isnull=True).update(webhook_disabled_at=now)
+        log.warning("partner %s answered 410 Gone: its webhooks are disabled", event.partner.slug)
+    elif attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        fields.update(status=St.FAILED, message=f"Gave up after {attempts} attempts. Last answer: "
+                                                f"{http_status or ''} {message}"[:2000])
+    else:
+        fields.update(status=St.PENDING, due_at=now + dt.timedelta(seconds=retry_delay(attempts, retry_after)))
+    # only our own claim: a replay meanwhile (status set back to pending) is not overwritten
+    PartnerEvent.objects.filter(pk=event.pk, status=St.IN_FLIGHT).update(**fields)
+    return fields["status"]
+
+
+def send_due(time_budget: float = 60) -> dict[str, int]:
+    """Send what is due now, claim after claim, until nothing is due or the budget is spent;
+    returns counts per resulting status."""
+    deadline = time.monotonic() + time_budget
+    reclaim_expired_leases(timezone.now())
+    counts: dict[str, int] = {}
+    gone: set[int] = set()  # partners that answered 410 in this run: the rest of their claim goes back
+    while time.monotonic() < deadline:
+        events = claim()
+        if not events:
+            break
+        for event in events:
+            if event.partner_id in gone:
+                PartnerEvent.objects.filter(pk=event.pk, status=St.IN_FLIGHT).update(status=St.PENDING,
+                                                                                      lease_until=None)
+                continue
+            http_status, message, retry_after = post(event)
+            if http_status == 410:
+                gone.add(event.partner_id)
+            status = record(event, http_status, message, retry_after)
+            counts[str(status)] = counts.get(str(status), 0) + 1
+    return counts
+
+
+def replay(queryset) -> int:
+    """Queue events again (same id), due now with fresh attempts; one in flight is left to its sender."""
+    now = timezone.now()
+    count = queryset.exclude(status=St.IN_FLIGHT).update(
+        status=St.PENDING, due_at=now, attempts=0, lease_until=None, delivered_at=None)
+    if count:
+        transaction.on_commit(wake)
+    return count
