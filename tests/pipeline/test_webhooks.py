@@ -374,3 +374,23 @@ def test_a_webhook_url_must_be_https_outside_this_machine(db, url, ok):
                 partner.full_clean()
     with override_settings(DEBUG=True):
         partner.full_clean()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_that_wrote_events_wakes_a_sender(hooked, open_campaign, receiver):
+    """Tests run django-q2 tasks inline (Q_CLUSTER sync): the wake-up on commit sends at once."""
+    [lead, other] = submit(open_campaign, [row(1), row(2)], hooked)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        intake.cancel_leads([other])
+        raise RuntimeError("rolled back: no event, no wake-up")
+    assert receiver.requests == []
+    intake.cancel_leads([lead])
+    assert [e["lead"]["id"] for e in receiver.events()] == [lead.pk]
+    assert PartnerEvent.objects.get().status == "delivered"
+
+
+def test_the_sweep_sends_partner_events_every_minute():
+    from vendors.schedules import SCHEDULES
+
+    [sweep] = [s for s in SCHEDULES if s["func"] == "campaigns.tasks.send_partner_events"]
+    assert (sweep["schedule_type"], sweep["minutes"]) == ("I", 1)
