@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from campaigns import webhooks
 from campaigns.models import Lead
 
 from . import registry
@@ -73,7 +74,22 @@ def read(destination: Destination, now: dt.datetime | None = None, limit: int | 
         if completed:
             Lead.objects.filter(pk__in=completed, status__in=STILL_CALLED).update(status=Lead.Status.COMPLETED,
                                                                                   updated_at=now)
+        _tell_partners(destination, changed)
     return changed
+
+
+def _tell_partners(destination: Destination, changed: list[DeliveryOutcome]) -> int:
+    """A ``lead.outcome`` webhook event per outcome stored (to the lead's partner, if it has a URL)."""
+    label = registry.client_class(destination.account.kind).label
+    reports = []
+    for o in changed:
+        lead = o.delivery.lead
+        lead.campaign = destination.campaign
+        if o.completed and lead.status in STILL_CALLED:
+            lead.status = Lead.Status.COMPLETED
+        reports.append((lead, {"vendor": label, "destination_id": destination.pk, "completed": o.completed,
+                               "outcome": o.outcome_type, "code": o.status_code, "message": o.status_description}))
+    return webhooks.outcomes(reports)
 
 
 def read_all(now: dt.datetime | None = None) -> int:

@@ -66,8 +66,11 @@ sent none); events carry nothing else about the person. Types and their `data`:
 - `lead.withdrawn`: the lead was cancelled, its number put on a DNC list, or its personal data erased.
   `data`: `how`: `cancelled`, `dnc` or `erased` (also the lead's `status`). An erased lead's events, this
   one and those before it, no longer carry its `external_id` or vendor messages.
-- `lead.outcome`: what a vendor reported after calling (from vendors that report outcomes). `data`:
-  `vendor`, `destination_id`, `outcome` and the vendor's `code` and `message`.
+- `lead.outcome`: what a vendor's dialler did with the lead, each time it changes (from the vendors that
+  report it: ipSCAPE Platform; read every 15 minutes). `data`: `vendor`, `destination_id`, `completed`
+  (true: the vendor will not call the lead again; the lead's status becomes `completed`; null: not
+  said), and the vendor's `outcome` (its outcome type), `code` and `message` (its status code and
+  description), `""` when not given.
 
 New types and new `data` fields may appear: ignore what you do not know.
 

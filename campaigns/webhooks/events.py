@@ -114,11 +114,15 @@ def forget(lead_ids: list[int]) -> int:
 
 def outcome(lead: Lead, data: dict) -> int:
     """``lead.outcome``: what a vendor reported about the lead after taking it (a call's result).
+    One lead; :func:`outcomes` for many."""
+    return outcomes([(lead, data)])
 
-    The hook for vendor outcomes: ``vendors`` calls it, in the transaction that stores the
-    outcome, with ``data`` as the partner should read it, e.g. ``{"vendor": "Platform",
-    "destination_id": 3, "outcome": "completed", "code": "...", "message": "..."}``."""
-    if lead.partner_id not in active_partners([lead.partner_id]):
-        return 0
-    return record(Type.OUTCOME, [(lead.partner_id, lead_ref(lead.pk, lead.external_id, lead.campaign.slug,
-                                                            lead.status), data)])
+
+def outcomes(reports: list[tuple[Lead, dict]]) -> int:
+    """``lead.outcome`` for each (lead with its campaign loaded, data). The hook for vendor outcomes:
+    ``vendors.outcomes`` calls it in the transaction that stores them, with ``data`` as the partner
+    reads it: ``{"vendor", "destination_id", "completed", "outcome", "code", "message"}``."""
+    partners = active_partners(lead.partner_id for lead, _ in reports)
+    return record(Type.OUTCOME, [
+        (lead.partner_id, lead_ref(lead.pk, lead.external_id, lead.campaign.slug, lead.status), data)
+        for lead, data in reports if lead.partner_id in partners])

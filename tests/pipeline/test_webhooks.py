@@ -394,3 +394,37 @@ def test_the_sweep_sends_partner_events_every_minute():
 
     [sweep] = [s for s in SCHEDULES if s["func"] == "campaigns.tasks.send_partner_events"]
     assert (sweep["schedule_type"], sweep["minutes"]) == ("I", 1)
+
+
+def test_a_vendor_outcome_read_back_becomes_an_event(sandbox, partner, receiver):
+    """Platform reports what its dialler did (vendors.outcomes): each change is a lead.outcome event,
+    written with the outcome row; nothing new, no event."""
+    from campaigns.models import WEEKDAYS, Campaign
+    from vendors import outcomes
+    from vendors.models import DeliveryOutcome, Destination, VendorAccount
+
+    campaign = Campaign.objects.create(name="Outcomes", slug="outcomes", status=Campaign.Status.ACTIVE,
+                                       calling_days=",".join(WEEKDAYS), calling_start="00:00", calling_end="23:59:59")
+    account = VendorAccount.objects.create(name="Platform", kind="platform", credentials={"api_key": "pk_wh_1"},
+                                           base_url=sandbox.url("platform") + "/platform-api", timeout_seconds=5)
+    platform = Destination.objects.create(campaign=campaign, account=account, remote_ref="100",
+                                          settings={"bulk_poll_seconds": 0})
+    partner.webhook_url, partner.webhook_secret = receiver.url, webhooks.new_secret()
+    partner.save()
+    sold, _untouched = submit(campaign, [{"phone": "+14155551001", "first_name": "A", "external_id": "crm-7"},
+                                         {"phone": "+14155551002", "first_name": "B"}], partner)
+    deliver()
+    send()  # the two lead.accepted events
+    sandbox.act("platform", "call", customerKey=str(sold.pk), statusCode=7, description="Sale",
+                outcomeType="dialler", completed=True)
+    assert outcomes.read_all() == 2 and DeliveryOutcome.objects.count() == 2
+    event = PartnerEvent.objects.get(type="lead.outcome", lead_id=sold.pk)
+    assert send() == {"delivered": 2}
+    sent = next(e for e in receiver.events() if e["type"] == "lead.outcome" and e["lead"]["id"] == sold.pk)
+    assert sent["id"] == str(event.event_id)
+    PartnerEvent.objects.all().delete()
+    Delivery.objects.update(outcome_checked_at=timezone.now() - dt.timedelta(hours=1))
+    assert outcomes.read_all() == 0 and not PartnerEvent.objects.exists()  # read again, nothing new
+    assert sent["lead"] == {"id": sold.pk, "external_id": "crm-7", "campaign": "outcomes", "status": "completed"}
+    assert sent["data"] == {"vendor": "ipSCAPE Platform API", "destination_id": platform.pk, "completed": True,
+                            "outcome": "dialler", "code": "7", "message": "Sale"}
