@@ -42,7 +42,7 @@ dev: $(VENV)/.deps-run .env
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput -v0
 
 run: $(VENV)/.deps-run .env
-	@export DEBUG=$${DEBUG:-true}; \
+	@export DEBUG=$${DEBUG:-true} OUTCOME_POLL_SECONDS=$${OUTCOME_POLL_SECONDS:-60}; \
 	$(PY) manage.py migrate --noinput -v0 && \
 	SANDBOX_URL=http://$(HOST):$(SANDBOX_PORT) $(PY) manage.py seed_demo && \
 	$(PY) manage.py setup_schedules -v0 2>/dev/null; \
@@ -50,7 +50,7 @@ run: $(VENV)/.deps-run .env
 	cleanup() { trap '' INT TERM PIPE; kill -TERM $$pids 2>/dev/null; echo; echo "Stopping LeadHub..." || true; \
 		wait $$pids 2>/dev/null; echo "Stopped." || true; }; \
 	trap 'cleanup; exit 0' INT TERM HUP; \
-	$(PY) manage.py vendor_sandbox --host $(HOST) --port $(SANDBOX_PORT) & pids="$$pids $$!"; \
+	$(PY) manage.py vendor_sandbox --host $(HOST) --port $(SANDBOX_PORT) --calls-after 60 & pids="$$pids $$!"; \
 	$(PY) manage.py qcluster & pids="$$pids $$!"; \
 	$(PY) manage.py runserver --noreload $(HOST):$(PORT) & pids="$$pids $$!"; \
 	for i in $$(seq 1 60); do curl -fs -o /dev/null http://$(HOST):$(PORT)/admin/login/ && break; sleep 0.5; done; \

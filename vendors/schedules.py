@@ -20,7 +20,7 @@ SCHEDULES = [
      "schedule_type": "I", "minutes": 5},
     # vendor call outcomes (vendors.outcomes); each lead is read again after OUTCOME_POLL_SECONDS
     {"name": "leadhub: read vendor outcomes", "func": "vendors.tasks.read_outcomes", "schedule_type": "I",
-     "minutes": 5},
+     "minutes": 1},
     # partner webhook events (campaigns.webhooks): the safety net of their outbox, as for deliveries
     {"name": "leadhub: send partner events", "func": "campaigns.tasks.send_partner_events", "schedule_type": "I",
      "minutes": 1},

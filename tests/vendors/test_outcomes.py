@@ -112,3 +112,14 @@ def test_vendors_without_a_read_back_are_never_asked(sandbox, campaign):
     assert PlatformClient.reads_outcomes() and not AktifyClient.reads_outcomes()
     assert list(outcomes.reading_destinations()) == []
     assert outcomes.read_all() == 0 and sandbox.requests("aktify") == []
+
+
+def test_the_demo_sandbox_dials_leads_on_its_own_after_a_while(platform, _sandbox_server, sandbox, monkeypatch):
+    """``make run`` starts the sandbox with ``--calls-after 60``: the demo's leads get outcomes."""
+    sim = _sandbox_server.sandbox.sims["platform"]
+    monkeypatch.setattr(sim, "calls_after", 0)
+    leads = accepted_leads(platform, 4)
+    outcomes.read_all()
+    got = {o.lead_id: (o.status_description, o.completed) for o in DeliveryOutcome.objects.all()}
+    assert sorted(got.values()) == sorted((words, completed) for _, words, completed in sim.DEMO_CALLS)
+    assert Lead.objects.filter(pk__in=[lead.pk for lead in leads], status="completed").count() == 1

@@ -180,6 +180,7 @@ class PlatformSim(VendorSim):
                 if lead is None:
                     return _not_found("Lead")
                 if method == "GET":
+                    self._called_on_its_own(lead)
                     return SandboxResponse(200, self.lead_view(lead))
                 if method in ("PATCH", "PUT"):
                     return self.update_lead(lead, body)
@@ -274,6 +275,16 @@ class PlatformSim(VendorSim):
                 "phones": [{"phoneIndex": n + 1, "phoneNumber": p} for n, p in enumerate(lead["phones"]) if p],
                 "outcomeType": lead.get("outcomeType", "preview"), "outcomesInfo": {"attempts": 0},
                 "timestamps": {"uploaded": stamp, "nextAttempt": lead["nextAttemptTimestamp"]}}
+
+    # what the demo's dialler records, by lead id
+    DEMO_CALLS = [(7, "Sale", True), (3, "Abandoned", False), (5, "No answer", False), (9, "Callback requested", False)]
+
+    def _called_on_its_own(self, lead: dict) -> None:
+        if self.calls_after is None or "outcomeType" in lead or time.time() - lead["uploaded"] < self.calls_after:
+            return
+        code, words, completed = self.DEMO_CALLS[lead["leadId"] % len(self.DEMO_CALLS)]
+        lead.update(statusCode=code, statusDescription=words, outcomeType="dialler",
+                    completed=lead["completed"] or completed)
 
     def act(self, action: str, params: dict) -> SandboxResponse:
         """``call``: the dialler calls the lead with ``customerKey`` and records ``statusCode``

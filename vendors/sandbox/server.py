@@ -86,6 +86,9 @@ class VendorSim:
     everything. The sandbox serves it at ``/<prefix>``, the vendor's kind."""
 
     prefix = ""
+    # the demo: a simulator whose vendor calls leads records a call of its own on each lead this
+    # many seconds after it arrived (``vendor_sandbox --calls-after``); None: only when told (act)
+    calls_after: float | None = None
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -140,7 +143,8 @@ class AimedFault:
 
 
 class Sandbox:
-    def __init__(self, latency_ms: float = 0):
+    def __init__(self, latency_ms: float = 0, calls_after: float | None = None):
+        self.calls_after = calls_after
         self.sims: dict[str, VendorSim] = {}
         self.mount_registered()
         self.default_latency = latency_ms
@@ -158,6 +162,7 @@ class Sandbox:
         for kind, vendor in registered.items():
             sims[kind] = self.sims.get(kind) or vendor.sandbox_class()
             sims[kind].prefix = kind
+            sims[kind].calls_after = self.calls_after
         self.sims = sims  # replaced whole: request threads may be iterating the old one
 
     def reset(self) -> None:

@@ -14,9 +14,12 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--latency-ms", type=float, default=0, help="Delay added to every vendor call.")
+        parser.add_argument("--calls-after", type=float, default=None, metavar="SECONDS",
+                            help="Simulated diallers record a call outcome on each lead this long after it "
+                                 "arrived (the demo's outcomes); by default only when a test tells them.")
 
-    def handle(self, host, port, latency_ms, **options):
-        server = SandboxServer((host, port), Sandbox(latency_ms=latency_ms))
+    def handle(self, host, port, latency_ms, calls_after, **options):
+        server = SandboxServer((host, port), Sandbox(latency_ms=latency_ms, calls_after=calls_after))
         self.stdout.write(f"Vendor sandbox on {server.base_url} (simulators: {', '.join(server.sandbox.sims)})")
         try:
             server.serve_forever()
