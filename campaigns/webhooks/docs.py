@@ -67,7 +67,7 @@ sent none); events carry nothing else about the person. Types and their `data`:
   `data`: `how`: `cancelled`, `dnc` or `erased` (also the lead's `status`). An erased lead's events, this
   one and those before it, no longer carry its `external_id` or vendor messages.
 - `lead.outcome`: what a vendor's dialler did with the lead, each time it changes (from the vendors that
-  report it: ipSCAPE Platform; read every 15 minutes). `data`: `vendor`, `destination_id`, `completed`
+  report it, each lead read every 15 minutes by default). `data`: `vendor`, `destination_id`, `completed`
   (true: the vendor will not call the lead again; the lead's status becomes `completed`; null: not
   said), and the vendor's `outcome` (its outcome type), `code` and `message` (its status code and
   description), `""` when not given.
