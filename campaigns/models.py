@@ -562,3 +562,18 @@ class PartnerEvent(models.Model):
 
     def __str__(self):
         return f"{self.type} {self.event_id} ({self.status})"
+
+
+class WakeUp(models.Model):
+    """A background run queued on the broker and not started yet, one row per kind of work
+    (``campaigns.wakeups``: deliveries, partner events).
+
+    The row's existence is the flag: whoever inserts it (unique primary key, so one
+    process wins whatever the database) queues the task; the task deletes it when it
+    starts. A burst of commits therefore queues one task, not one per commit.
+    """
+    name = models.CharField(max_length=64, primary_key=True)
+    queued_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} queued at {self.queued_at:%Y-%m-%d %H:%M:%S}"

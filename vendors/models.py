@@ -320,20 +320,6 @@ class DeliveryAttempt(models.Model):
         return f"Attempt on delivery {self.delivery_id} at {self.started_at:%Y-%m-%d %H:%M:%S}: {self.outcome}"
 
 
-class WakeUp(models.Model):
-    """A delivery wake-up queued on the broker and not started yet (``vendors.services.wake``).
-
-    The row's existence is the flag: whoever inserts it (unique primary key, so one
-    process wins whatever the database) queues the task; the task deletes it when it
-    starts. A burst of accepted leads therefore queues one task, not one per commit.
-    """
-    name = models.CharField(max_length=64, primary_key=True)
-    queued_at = models.DateTimeField()
-
-    def __str__(self):
-        return f"{self.name} queued at {self.queued_at:%Y-%m-%d %H:%M:%S}"
-
-
 class DeliveryOutcome(models.Model):
     """What a vendor's dialler did with a lead it accepted, read back on a schedule
     (``vendors.outcomes``): a row each time it changes, newest first."""

@@ -27,7 +27,7 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.db.models import F, Q
 from django.utils import timezone
 
-from campaigns import webhooks
+from campaigns import wakeups, webhooks
 from campaigns.intake import PERSONAL_FIELDS, WITHDRAWN, dnc_phones
 from campaigns.models import Campaign, Lead
 from campaigns.requirements import CODE as REQUIREMENTS_CODE
@@ -38,7 +38,7 @@ from leadhub.planner import planner
 
 from . import counts, queue, registry, stopping
 from .integrations.base import ACCEPTED, REJECTED, RETRY, UNSUPPORTED, Item, ItemResult, VendorError
-from .models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange, WakeUp
+from .models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
 from .requirements import rules_of
 from .windows import lead_time_zone, next_open, window_for
 
@@ -419,34 +419,14 @@ WAKE_UP = "deliver due"
 
 
 def wake() -> None:
-    """Ask a worker to deliver what is due now, unless a wake-up is queued already.
-
-    Called on every intake commit, so a burst of single-lead requests would queue a
-    task per lead; the ``WakeUp`` row makes it one: the first commit inserts it and
-    queues the task, later ones see it and return (a read, no write). The task deletes
-    the row when it starts, so a commit after that start queues the next wake-up, and
-    nothing committed is left for the one-minute sweep (the safety net).
-    """
-    from django_q.tasks import async_task
-
-    if WakeUp.objects.filter(pk=WAKE_UP).exists():
-        return
-    try:
-        with transaction.atomic():
-            WakeUp.objects.create(name=WAKE_UP, queued_at=timezone.now())
-    except IntegrityError:  # another process queued it a moment ago
-        return
-    try:
-        async_task("vendors.tasks.deliver_due", task_name="deliver due", group="deliveries")
-    except Exception:  # a dead broker delays work, never loses it
-        WakeUp.objects.filter(pk=WAKE_UP).delete()  # so the next commit tries again
-        log.warning("could not enqueue a delivery wake-up; the periodic sweep will pick the work up",
-                    exc_info=True)
+    """Ask a worker to deliver what is due now, unless a wake-up is queued already (called on every
+    intake commit: ``campaigns.wakeups`` makes a burst of them one task)."""
+    wakeups.wake(WAKE_UP, "vendors.tasks.deliver_due", group="deliveries")
 
 
 def woken() -> None:
     """A worker starts: what commits from now on needs (and queues) a new wake-up."""
-    WakeUp.objects.filter(pk=WAKE_UP).delete()
+    wakeups.woken(WAKE_UP)
 
 
 # --------------------------------------------------------------------------- claiming

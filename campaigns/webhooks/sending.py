@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from leadhub.backoff import retry_delay
 
+from .. import wakeups
 from ..models import Partner, PartnerEvent
 from .signing import signature_header
 
@@ -47,15 +48,13 @@ def lease() -> dt.timedelta:
     return dt.timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
 
 
-def wake() -> None:
-    """Ask a worker to send what is due (on commit of the transaction that wrote events).
-    The one-minute sweep (vendors.schedules) is the safety net: a dead broker delays, never loses."""
-    from django_q.tasks import async_task
+WAKE_UP = "send partner events"
 
-    try:
-        async_task("campaigns.tasks.send_partner_events", task_name="send partner events", group="partner-events")
-    except Exception:
-        log.warning("could not enqueue a partner event run; the periodic sweep will send them", exc_info=True)
+
+def wake() -> None:
+    """Ask a worker to send what is due, unless a run is queued already (on commit of each
+    transaction that wrote events; ``campaigns.wakeups``). The one-minute sweep is the safety net."""
+    wakeups.wake(WAKE_UP, "campaigns.tasks.send_partner_events", group="partner-events")
 
 
 def reclaim_expired_leases(now: dt.datetime) -> int:
@@ -147,6 +146,7 @@ def record(event: PartnerEvent, http_status: int | None, message: str, retry_aft
 def send_due(time_budget: float = 60) -> dict[str, int]:
     """Send what is due now, claim after claim, until nothing is due or the budget is spent;
     returns counts per resulting status."""
+    wakeups.woken(WAKE_UP)
     deadline = time.monotonic() + time_budget
     reclaim_expired_leases(timezone.now())
     counts: dict[str, int] = {}

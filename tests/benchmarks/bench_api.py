@@ -172,6 +172,6 @@ def _cleanup(campaign, partner):
 
     OrmQ.objects.filter(payload__isnull=False).delete()  # the wake-ups nobody ran
     try:
-        apps.get_model("vendors", "WakeUp").objects.all().delete()
+        apps.get_model("campaigns", "WakeUp").objects.all().delete()
     except LookupError:
         pass

@@ -123,8 +123,8 @@ def _counts(database_url: str) -> dict:
 
 CLEANUP = """
 from django_q.models import OrmQ, Schedule
-from campaigns.models import Campaign, Lead, Partner
-from vendors.models import Delivery, DeliveryAttempt, VendorAccount, WakeUp
+from campaigns.models import Campaign, Lead, Partner, WakeUp
+from vendors.models import Delivery, DeliveryAttempt, VendorAccount
 leads = Lead.objects.filter(campaign__slug="bench-load")
 DeliveryAttempt.objects.filter(delivery__lead__in=leads).delete()
 Delivery.objects.filter(lead__in=leads).delete()

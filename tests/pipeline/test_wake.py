@@ -7,9 +7,9 @@ from django.db import connection
 from django.db.models import Count
 
 from campaigns import intake
-from campaigns.models import WEEKDAYS, Campaign
+from campaigns.models import WEEKDAYS, Campaign, WakeUp
 from vendors import services
-from vendors.models import Delivery, Destination, VendorAccount, WakeUp
+from vendors.models import Delivery, Destination, VendorAccount
 
 from .cluster import start_cluster, stop, wait_for
 from .conftest import row
@@ -170,7 +170,7 @@ def test_a_wake_up_the_broker_refused_is_tried_again_by_the_next_commit(queued, 
 
     monkeypatch.setattr(django_q.tasks, "async_task", broker_down)
     intake.submit([row(1)], campaign=platform_campaign)
-    assert "could not enqueue a delivery wake-up" in caplog.text
+    assert "could not enqueue a wake-up (deliver due)" in caplog.text
     assert not WakeUp.objects.exists() and broker().queue_size() == 0
 
     monkeypatch.setattr(django_q.tasks, "async_task", real_async_task)

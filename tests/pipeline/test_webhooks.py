@@ -428,3 +428,23 @@ def test_a_vendor_outcome_read_back_becomes_an_event(sandbox, partner, receiver)
     assert sent["lead"] == {"id": sold.pk, "external_id": "crm-7", "campaign": "outcomes", "status": "completed"}
     assert sent["data"] == {"vendor": "ipSCAPE Platform API", "destination_id": platform.pk, "completed": True,
                             "outcome": "dialler", "code": "7", "message": "Sale"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_commits_that_wrote_events_queues_one_sending_task(queued, hooked, open_campaign, receiver):
+    from django_q.brokers import get_broker
+
+    from campaigns.models import WakeUp
+
+    leads = submit(open_campaign, [row(n) for n in range(1, 7)], hooked)
+    broker = get_broker()
+    broker.purge_queue()
+    for lead in leads[:4]:
+        intake.cancel_leads([lead])  # one commit each
+    assert broker.queue_size() == 1 and list(WakeUp.objects.values_list("name", flat=True)) == [sending.WAKE_UP]
+    assert send() == {"delivered": 4}  # a run starts: the flag is down again
+    assert not WakeUp.objects.exists()
+    intake.cancel_leads([leads[4]])
+    intake.cancel_leads([leads[5]])
+    assert broker.queue_size() == 2
+    broker.purge_queue()
