@@ -69,3 +69,10 @@ def send_partner_events(time_budget: float | None = None) -> dict:
     if time_budget is None:
         time_budget = 0.8 * (settings.Q_CLUSTER.get("timeout") or 300)
     return sending.send_due(time_budget=time_budget)
+
+
+def prune_partner_events(days: int | None = None) -> int:
+    """Daily: delete finished partner events written more than WEBHOOK_KEEP_DAYS ago."""
+    from .webhooks import sending
+
+    return sending.prune(settings.WEBHOOK_KEEP_DAYS if days is None else days)

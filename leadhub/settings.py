@@ -249,6 +249,7 @@ OUTCOME_BATCH = env.int("OUTCOME_BATCH", default=200)
 # partner webhooks (campaigns.webhooks): retried like deliveries (DELIVERY_BACKOFF_BASE_SECONDS, DELIVERY_LEASE_SECONDS)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_KEEP_DAYS = env.int("WEBHOOK_KEEP_DAYS", default=30)  # finished events are deleted after this
 # /health/: the oldest due delivery may wait this long before its "ok" turns false
 HEALTH_MAX_DELIVERY_LAG_SECONDS = env.int("HEALTH_MAX_DELIVERY_LAG_SECONDS", default=900)
 

@@ -24,6 +24,8 @@ SCHEDULES = [
     # partner webhook events (campaigns.webhooks): the safety net of their outbox, as for deliveries
     {"name": "leadhub: send partner events", "func": "campaigns.tasks.send_partner_events", "schedule_type": "I",
      "minutes": 1},
+    {"name": "leadhub: prune partner events", "func": "campaigns.tasks.prune_partner_events", "schedule_type": "D",
+     "minutes": None},
     # Idempotency-Key records are kept 24 h
     {"name": "leadhub: purge idempotency keys", "func": "campaigns.api.idempotency.purge_expired",
      "schedule_type": "H", "minutes": None},

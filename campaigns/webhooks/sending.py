@@ -176,3 +176,20 @@ def replay(queryset) -> int:
     if count:
         transaction.on_commit(wake)
     return count
+
+
+FINISHED = (St.DELIVERED, St.FAILED)
+
+
+def prune(days: int) -> int:
+    """Delete finished events (delivered, or given up) written more than ``days`` ago, in slices of
+    10,000 (no huge transaction); events still to send are kept whatever their age. Returns the rows
+    deleted."""
+    cutoff = timezone.now() - dt.timedelta(days=days)
+    total = 0
+    while True:
+        ids = list(PartnerEvent.objects.filter(status__in=FINISHED, created_at__lt=cutoff)
+                   .values_list("pk", flat=True)[:10000])
+        if not ids:
+            return total
+        total += PartnerEvent.objects.filter(pk__in=ids).delete()[0]

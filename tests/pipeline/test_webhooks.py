@@ -448,3 +448,17 @@ def test_a_burst_of_commits_that_wrote_events_queues_one_sending_task(queued, ho
     intake.cancel_leads([leads[5]])
     assert broker.queue_size() == 2
     broker.purge_queue()
+
+
+def test_finished_events_are_pruned_after_the_days_kept(hooked, open_campaign, settings):
+    from campaigns import tasks
+
+    settings.WEBHOOK_KEEP_DAYS = 30
+    leads = submit(open_campaign, [row(n) for n in range(1, 6)], hooked)
+    intake.cancel_leads(leads)
+    old, recent = timezone.now() - dt.timedelta(days=31), timezone.now() - dt.timedelta(days=29)
+    statuses = ["delivered", "failed", "pending", "in_flight", "delivered"]
+    for event, status, created in zip(PartnerEvent.objects.order_by("id"), statuses, [old] * 4 + [recent]):
+        PartnerEvent.objects.filter(pk=event.pk).update(status=status, created_at=created)
+    assert tasks.prune_partner_events() == 2
+    assert sorted(PartnerEvent.objects.values_list("status", flat=True)) == ["delivered", "in_flight", "pending"]
