@@ -123,7 +123,8 @@ def post(event: PartnerEvent) -> tuple[int | None, str, float | None]:
     return response.status_code, text, float(retry_after) if retry_after.isdigit() else None
 
 
-def record(event: PartnerEvent, http_status: int | None, message: str, retry_after: float | None) -> str:
+def record(event: PartnerEvent, http_status: int | None, message: str, retry_after: float | None) -> dict:
+    """Store one attempt's answer; returns the fields written."""
     now = timezone.now()
     attempts = event.attempts + 1
     fields = {"attempts": attempts, "http_status": http_status, "message": message, "lease_until": None}
@@ -140,31 +141,38 @@ def record(event: PartnerEvent, http_status: int | None, message: str, retry_aft
         fields.update(status=St.PENDING, due_at=now + dt.timedelta(seconds=retry_delay(attempts, retry_after)))
     # only our own claim: a replay meanwhile (status set back to pending) is not overwritten
     PartnerEvent.objects.filter(pk=event.pk, status=St.IN_FLIGHT).update(**fields)
-    return fields["status"]
+    return fields
 
 
 def send_due(time_budget: float = 60) -> dict[str, int]:
     """Send what is due now, claim after claim, until nothing is due or the budget is spent;
-    returns counts per resulting status."""
+    returns counts per resulting status.
+
+    A receiver that is down costs one attempt per run, not one per event: once a partner's
+    receiver gave no answer, a 429 or a 5xx to an event that will be retried (or a 410), the
+    partner's other events claimed in this run go back to the queue unsent (no attempt counted),
+    due when the failed one is retried."""
     wakeups.woken(WAKE_UP)
     deadline = time.monotonic() + time_budget
     reclaim_expired_leases(timezone.now())
     counts: dict[str, int] = {}
-    gone: set[int] = set()  # partners that answered 410 in this run: the rest of their claim goes back
+    held: dict[int, dt.datetime] = {}  # partner -> when its receiver may be tried again
     while time.monotonic() < deadline:
         events = claim()
         if not events:
             break
         for event in events:
-            if event.partner_id in gone:
-                PartnerEvent.objects.filter(pk=event.pk, status=St.IN_FLIGHT).update(status=St.PENDING,
-                                                                                      lease_until=None)
+            if event.partner_id in held:
+                PartnerEvent.objects.filter(pk=event.pk, status=St.IN_FLIGHT).update(
+                    status=St.PENDING, lease_until=None, due_at=max(held[event.partner_id], event.due_at))
                 continue
             http_status, message, retry_after = post(event)
-            if http_status == 410:
-                gone.add(event.partner_id)
-            status = record(event, http_status, message, retry_after)
-            counts[str(status)] = counts.get(str(status), 0) + 1
+            fields = record(event, http_status, message, retry_after)
+            down = http_status is None or http_status == 429 or http_status >= 500
+            if http_status == 410 or (down and fields["status"] == St.PENDING):
+                # a disabled partner's events are not claimed; the others are due again with the retry
+                held[event.partner_id] = fields.get("due_at") or timezone.now()
+            counts[str(fields["status"])] = counts.get(str(fields["status"]), 0) + 1
     return counts
 
 

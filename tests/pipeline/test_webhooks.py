@@ -193,12 +193,13 @@ def test_a_leads_second_event_waits_while_its_first_is_retried(hooked, open_camp
     webhooks.outcome(lead, {"outcome": "second"})
     webhooks.outcome(other, {"outcome": "other lead"})
     receiver.answers = [(500, {})]
-    assert send() == {"pending": 1, "delivered": 1}
-    assert [e["data"]["outcome"] for e in receiver.events()] == ["first", "other lead"]
+    assert send() == {"pending": 1}  # the receiver failed: the partner's other events wait for the retry
+    assert [e["data"]["outcome"] for e in receiver.events()] == ["first"]
     assert send() == {}  # the first is backing off: the second is not sent before it
     make_due()
-    assert send() == {"delivered": 2}
-    assert [e["data"]["outcome"] for e in receiver.events()] == ["first", "other lead", "first", "second"]
+    assert send() == {"delivered": 3}
+    assert [e["data"]["outcome"] for e in receiver.events()] == ["first", "first", "other lead", "second"]
+    assert [e.attempts for e in PartnerEvent.objects.order_by("id")] == [2, 1, 1]
 
 
 def test_retries_keep_the_same_id_and_back_off(hooked, open_campaign, receiver, settings):
@@ -462,3 +463,32 @@ def test_finished_events_are_pruned_after_the_days_kept(hooked, open_campaign, s
         PartnerEvent.objects.filter(pk=event.pk).update(status=status, created_at=created)
     assert tasks.prune_partner_events() == 2
     assert sorted(PartnerEvent.objects.values_list("status", flat=True)) == ["delivered", "in_flight", "pending"]
+
+
+def test_a_receiver_that_is_down_costs_one_attempt_per_run_and_other_partners_go_on(
+        hooked, open_campaign, receiver, settings):
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # accepts connections, never answers
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    Partner.objects.filter(pk=hooked.pk).update(webhook_url=f"http://127.0.0.1:{listener.getsockname()[1]}/")
+    other = Partner.objects.create(name="Other", slug="other", webhook_url=receiver.url,
+                                   webhook_secret=webhooks.new_secret())
+    down = submit(open_campaign, [row(n) for n in range(1, 6)], hooked)
+    [up] = submit(open_campaign, [row(9)], other)
+    intake.cancel_leads(down + [up])
+    started = time.monotonic()
+    try:
+        counts = send()
+    finally:
+        listener.close()
+    assert time.monotonic() - started < 2  # one timeout, not five
+    assert counts == {"pending": 1, "delivered": 1}
+    assert [e["lead"]["id"] for e in receiver.events()] == [up.pk]
+    waiting = PartnerEvent.objects.filter(partner=hooked).order_by("id")
+    [tried] = [e for e in waiting if e.attempts]
+    assert all(e.status == "pending" and e.due_at >= tried.due_at for e in waiting)
+    assert sorted(e.attempts for e in waiting) == [0, 0, 0, 0, 1]
