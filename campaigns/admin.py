@@ -1,4 +1,9 @@
-"""Staff UI for the lead domain, built to stay fast on millions of leads."""
+"""Staff UI for the lead domain, built to stay fast on millions of leads.
+
+Another app adds to the lead and campaign pages only through :func:`extend` (an
+:class:`AdminExtension`, read per request); ``campaigns`` never imports it.
+"""
+from dataclasses import dataclass, field
 from typing import Callable
 
 from django import forms
@@ -17,12 +22,38 @@ from django.utils.safestring import mark_safe
 
 from leadhub.deletion import CountedDeleteMixin
 
-from . import bulk, intake, requirements, withdrawals
+from . import bulk, intake, pipeline, requirements, withdrawals
 from .imports import export, jobs, writing
 from .models import DNC, WEEKDAYS, BulkAction, Campaign, Erasure, ImportJob, Lead, LeadList, Partner, search_key
 from .paginators import EstimatedCountPaginator
 from .webhooks.admin import PartnerWebhookMixin
 from .phones import try_normalize_phone
+
+
+@dataclass(eq=False)
+class AdminExtension:
+    """What another app adds to the lead and campaign admin pages (the vendors app: each
+    lead's deliveries and states per destination, its actions, a campaign's destinations)."""
+
+    lead_inlines: list = field(default_factory=list)
+    lead_actions: list = field(default_factory=list)          # admin action functions
+    lead_columns: list = field(default_factory=list)          # after the lead list's own columns
+    lead_page_steps: list = field(default_factory=list)       # run once per lead list page over its leads
+    lead_filters: Callable | None = None                      # request -> list filters for that page
+    campaign_inlines: list = field(default_factory=list)
+
+
+EXTENSIONS: list[AdminExtension] = []
+
+
+def extend(extension: AdminExtension) -> None:
+    """Called from another app's admin module: from then on its parts show on the pages."""
+    if extension not in EXTENSIONS:
+        EXTENSIONS.append(extension)
+
+
+def _extended(part: str) -> list:
+    return [item for extension in EXTENSIONS for item in getattr(extension, part)]
 
 
 class PhoneSearchMixin:
@@ -124,6 +155,9 @@ class CampaignAdmin(CountedDeleteMixin, admin.ModelAdmin):
     filter_horizontal = ("watchers",)
     inlines = [LeadListInline]
     actions = ["import_csv", "cancel_open_leads", "archive"]
+
+    def get_inlines(self, request, obj):
+        return [*self.inlines, *_extended("campaign_inlines")]
 
     @admin.action(description="Import leads from CSV", permissions=["import"])
     def import_csv(self, request, queryset):
@@ -347,10 +381,6 @@ class LeadForm(forms.ModelForm):
     phone_alt = forms.CharField(max_length=64, required=False, label="Phone alt",
                                 help_text="Optional second number, any format; stored as E.164.")
 
-    # Names of the vendors that have, or may have, a lead. vendors/admin.py plugs in the
-    # delivery records (campaigns never imports vendors); without it, none.
-    vendors_holding: Callable[[Lead], list[str]] = staticmethod(lambda lead: [])
-
     class Meta:
         model = Lead
         fields = "__all__"
@@ -399,7 +429,7 @@ class LeadForm(forms.ModelForm):
         changed = sorted(name for name in raw if values[name] != stored[name] and (raw[name] or stored[name]))
         if not changed:
             return stored  # as saved, and as the vendors were sent it
-        holders = self.vendors_holding(self.instance)
+        holders = pipeline.vendors_holding(self.instance)
         if holders:
             self.add_error(None, (
                 f"Not saved: {', '.join(holders)} already {'has' if len(holders) == 1 else 'have'} this lead, "
@@ -443,11 +473,11 @@ class CampaignScopedFilter(admin.RelatedFieldListFilter):
 
 class LeadChangeList(ChangeList):
     def get_results(self, request):
-        """The page's leads, given what ``LeadAdmin.page_steps`` add for the whole page at once
-        (a query per page, not per row)."""
+        """The page's leads, given what the admin extensions' page steps add for the whole page
+        at once (a query per page, not per row)."""
         super().get_results(request)
         self.result_list = list(self.result_list)
-        for step in self.model_admin.page_steps:
+        for step in _extended("lead_page_steps"):
             step(self.result_list)
 
 
@@ -459,7 +489,7 @@ class DncScopeForm(admin.helpers.ActionForm):
 class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     form = LeadForm
     phone_search_fields = ("phone", "phone_alt")
-    # narrow cells (the vendors' states come last, from vendors/admin.py): the table fits 1366 px
+    # narrow cells (the extensions' columns, the vendors' states, come last): the table fits 1366 px
     list_display = ("id", "phone", "full_name", "campaign", "list_name", "status", "partner", "created")
     list_display_links = ("id", "phone")
     # each served by an index of the lead table, with the default ordering (-id)
@@ -480,15 +510,22 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
     list_per_page = 50
     ordering = ("-id",)
     action_form = DncScopeForm
-    actions = ["cancel_leads", "add_to_campaign_dnc", "add_to_global_dnc", "erase_personal_data", "export_csv"]
+    own_actions = ["cancel_leads", "add_to_campaign_dnc", "add_to_global_dnc", "erase_personal_data", "export_csv"]
     change_list_template = "admin/campaigns/lead/change_list.html"
-    # vendors/admin.py plugs in each lead's state per vendor destination (campaigns never imports
-    # vendors): filters chosen per request, and steps run once per page over its leads
-    destination_filters: Callable = staticmethod(lambda request: [])
-    page_steps: list[Callable[[list[Lead]], None]] = []
+
+    @property
+    def actions(self):
+        return [*self.own_actions, *_extended("lead_actions")]
+
+    def get_inlines(self, request, obj):
+        return [*self.inlines, *_extended("lead_inlines")]
+
+    def get_list_display(self, request):
+        return [*self.list_display, *_extended("lead_columns")]
 
     def get_list_filter(self, request):
-        return [*self.list_filter, *self.destination_filters(request)]
+        extra = [f for extension in EXTENSIONS if extension.lead_filters for f in extension.lead_filters(request)]
+        return [*self.list_filter, *extra]
 
     def get_changelist(self, request, **kwargs):
         return LeadChangeList
@@ -571,7 +608,7 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         lead = self.get_object(request, object_id) if request.method == "GET" else None
-        holders = LeadForm.vendors_holding(lead) if lead else []
+        holders = pipeline.vendors_holding(lead)
         if holders:  # say so before anyone types a change the form will refuse
             self.message_user(request, f"{', '.join(holders)} already {'has' if len(holders) == 1 else 'have'} "
                               "this lead: the details vendors were sent can no longer be changed here.",

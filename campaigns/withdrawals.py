@@ -1,9 +1,9 @@
 """What a withdrawal (cancel, DNC, erase) achieved at each vendor, in words staff and partners can act on.
 
 ``campaigns`` never imports ``vendors`` (the dependency points the other way): the
-delivery rows are read through the app registry, as ``api/deliveries.py`` does, and
-a destination is asked through its model whether its vendor has a call at all.
-Without the pipeline installed there is simply nothing to report.
+delivery rows and destinations come from the pipeline hook (``campaigns.pipeline``),
+and a destination is asked whether its vendor has a call at all. Without a pipeline
+there is simply nothing to report.
 
 Per destination a withdrawn lead is
 
@@ -22,6 +22,8 @@ from collections import defaultdict
 from django.apps import apps
 from django.db.models import Count
 
+from . import pipeline
+
 OUTCOMES = ("withdrawn", "pending", "unsupported", "failed")
 # the lead's status -> the operation whose answer says whether the vendor was told
 KEY_OPERATION = {"cancelled": "end_contact", "dnc": "end_contact", "erased": "erase"}
@@ -30,24 +32,17 @@ _OUTCOME_OF = {"accepted": "withdrawn", "pending": "pending", "in_flight": "pend
 MESSAGE_LIMIT = 500
 
 
-def _model(name: str):
-    try:
-        return apps.get_model("vendors", name)
-    except LookupError:
-        return None
-
-
 def per_lead(lead_ids) -> dict[int, list[dict]]:
     """{lead id: one outcome per destination} for the withdrawn leads among ``lead_ids``
     (leads not withdrawn are absent). Two queries whatever the number of leads."""
-    Delivery, Lead = _model("Delivery"), apps.get_model("campaigns", "Lead")
+    source, Lead = pipeline.get(), apps.get_model("campaigns", "Lead")
     key_ops = {pk: KEY_OPERATION[status] for pk, status in
                Lead.objects.filter(pk__in=list(lead_ids), status__in=KEY_OPERATION).values_list("pk", "status")}
-    if Delivery is None or not key_ops:
+    if source is None or not key_ops:
         return {pk: [] for pk in key_ops}
     rows: dict[tuple[int, int], dict[str, dict]] = defaultdict(dict)
     kinds: dict[int, str] = {}
-    for row in (Delivery.objects.filter(lead_id__in=list(key_ops))
+    for row in (source.deliveries().filter(lead_id__in=list(key_ops))
                 .values("lead_id", "destination_id", "destination__account__kind", "operation", "status", "message")):
         rows[(row["lead_id"], row["destination_id"])][row["operation"]] = row
         kinds[row["destination_id"]] = row["destination__account__kind"]
@@ -73,10 +68,10 @@ def _outcome(key_row: dict | None, push: dict | None) -> tuple[str, str]:
 def summary(leads, operation: str) -> list[dict]:
     """Per destination and outcome, how many of ``leads`` (a queryset or ids) it concerns,
     for the admin's messages: [{destination, outcome, count, message}]. One query."""
-    Delivery = _model("Delivery")
-    if Delivery is None:
+    source = pipeline.get()
+    if source is None:
         return []
-    groups = (Delivery.objects.filter(lead_id__in=leads, operation=operation)
+    groups = (source.deliveries().filter(lead_id__in=leads, operation=operation)
               .values("destination__account__name", "status", "code")
               .annotate(n=Count("id")).order_by("destination__account__name", "status"))
     merged: dict[tuple[str, str], dict] = {}
@@ -87,9 +82,9 @@ def summary(leads, operation: str) -> list[dict]:
         entry["count"] += g["n"]
     for entry in merged.values():
         if entry["outcome"] == "unsupported":  # the same words for every row of a vendor
-            entry["message"] = (Delivery.objects.filter(lead_id__in=leads, operation=operation,
-                                                        status="unsupported",
-                                                        destination__account__name=entry["destination"])
+            entry["message"] = (source.deliveries().filter(lead_id__in=leads, operation=operation,
+                                                           status="unsupported",
+                                                           destination__account__name=entry["destination"])
                                 .values_list("message", flat=True).first() or "")
     return list(merged.values())
 
@@ -115,22 +110,22 @@ def erase_preview(leads) -> dict:
     """What erasing ``leads`` (a queryset) would do, for the confirmation pages: how many
     leads, and per destination holding some of them whether its vendor can erase and
     stop contact. Pushes not sent yet are simply not sent."""
-    Delivery, Destination = _model("Delivery"), _model("Destination")
+    source = pipeline.get()
     open_leads = leads.exclude(status="erased")
     preview = {"count": open_leads.count(), "already_erased": leads.filter(status="erased").count(),
                "destinations": [], "unsent": 0}
-    if Delivery is None:
+    if source is None:
         return preview
-    held = (Delivery.objects.filter(lead_id__in=open_leads.values("pk"), operation="push",
+    held = (source.deliveries().filter(lead_id__in=open_leads.values("pk"), operation="push",
                                     status__in=["accepted", "in_flight"])
             .values("destination_id").annotate(n=Count("lead_id", distinct=True)))
     counts = {g["destination_id"]: g["n"] for g in held}
-    for dest in Destination.objects.filter(pk__in=counts).select_related("account", "campaign").order_by("pk"):
+    for dest in source.destinations().filter(pk__in=counts).select_related("account", "campaign").order_by("pk"):
         preview["destinations"].append({
             "name": str(dest.account), "campaign": dest.campaign.name, "leads": counts[dest.pk],
             "erases": dest.supports("erase"), "stops": dest.supports("end_contact"),
             "message": "" if dest.supports("erase") else dest.unsupported_message("erase"),
         })
-    preview["unsent"] = Delivery.objects.filter(lead_id__in=open_leads.values("pk"), operation="push",
+    preview["unsent"] = source.deliveries().filter(lead_id__in=open_leads.values("pk"), operation="push",
                                                 status="pending").count()
     return preview

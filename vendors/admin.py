@@ -4,14 +4,14 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from campaigns import bulk
 from campaigns.imports import export
-from campaigns.admin import CampaignAdmin, LeadAdmin, LeadForm, run_bulk
+from campaigns.admin import AdminExtension, extend, run_bulk
 from campaigns.models import BulkAction
 from campaigns.paginators import EstimatedCountPaginator
 from leadhub.deletion import CountedDeleteMixin
@@ -279,31 +279,9 @@ class VendorExchangeAdmin(admin.ModelAdmin):
         return False
 
 
-def vendors_holding(lead) -> list[str]:
-    """The vendor accounts that have, or may have, ``lead``: its push was accepted, is in
-    flight, or was sent and not refused (a lost reply may have left it at the vendor)."""
-    sent = Q(status__in=[Delivery.Status.ACCEPTED, Delivery.Status.IN_FLIGHT]) | Q(attempts__gt=0)
-    pushes = Delivery.objects.filter(sent, lead=lead, operation=Delivery.Operation.PUSH).exclude(
-        status=Delivery.Status.REJECTED)
-    return sorted(set(pushes.values_list("destination__account__name", flat=True)))
-
-
-LeadForm.vendors_holding = staticmethod(vendors_holding)  # the lead form refuses edits of what they were sent
-
-
-LeadAdmin.inlines = [*LeadAdmin.inlines, DeliveryInline]
-
-
 @admin.action(description="Re-deliver selected leads (push again where it failed, was rejected or skipped)")
 def redeliver_leads(modeladmin, request, queryset):
     return run_bulk(modeladmin, request, [bulk.start(BulkAction.Kind.REDELIVER, queryset, user=request.user)])
-
-
-LeadAdmin.actions = [*LeadAdmin.actions, redeliver_leads]
-# the lead list: each lead's state per destination, as a column and as filters (vendors.lead_states)
-LeadAdmin.list_display = (*LeadAdmin.list_display, lead_states.state_column)
-LeadAdmin.page_steps = [*LeadAdmin.page_steps, lead_states.annotate_page]
-LeadAdmin.destination_filters = staticmethod(lead_states.list_filters)
 
 
 @admin.action(description="Export selected leads as CSV, with each vendor's state and outcome")
@@ -317,8 +295,12 @@ def export_csv_with_vendor_states(modeladmin, request, queryset):
                               "leads-with-vendor-states.csv")
 
 
-LeadAdmin.actions = [*LeadAdmin.actions, export_csv_with_vendor_states]
-CampaignAdmin.inlines = [*CampaignAdmin.inlines, CampaignDestinationInline]
+# the lead page shows its deliveries; the lead list each lead's state per destination, as a
+# column and as filters (vendors.lead_states); a campaign's page its destinations
+extend(AdminExtension(
+    lead_inlines=[DeliveryInline], lead_actions=[redeliver_leads, export_csv_with_vendor_states],
+    lead_columns=[lead_states.state_column], lead_page_steps=[lead_states.annotate_page],
+    lead_filters=lead_states.list_filters, campaign_inlines=[CampaignDestinationInline]))
 
 
 @admin.register(Delivery)

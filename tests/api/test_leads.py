@@ -288,9 +288,10 @@ def test_detail_shows_each_vendor_answer_and_nothing_secret(api, campaign, partn
 
 
 def test_delivery_status_is_empty_without_the_pipeline(monkeypatch, campaign, partner, make_lead):
+    from campaigns import pipeline
     from campaigns.api import deliveries
 
-    monkeypatch.setattr(deliveries, "_delivery_model", lambda: None)
+    monkeypatch.setattr(pipeline, "_pipeline", None)
     assert deliveries.delivery_status(make_lead(campaign, partner=partner)) == []
 
 

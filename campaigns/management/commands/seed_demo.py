@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from campaigns import intake
+from campaigns import intake, pipeline
 from campaigns.models import Campaign, LeadList, Partner
 
 FIRST = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "James", "Mia", "Lucas", "Amelia",
@@ -65,7 +65,7 @@ class Command(BaseCommand):
                                 source="demo")
         dnc2 = intake.add_to_dnc(["(415) 555-0142"], campaign=solar, reason="Customer already has solar",
                                  source="demo")
-        cancelled = intake.cancel_leads(solar.leads.order_by("id")[:5])
+        cancelled = intake.cancel_leads(list(solar.leads.order_by("id").values_list("id", flat=True)[:5]))
 
         self.stdout.write(self.style.SUCCESS(
             f"Demo data ready: {accepted} new leads, {len(dnc.added) + len(dnc2.added)} new DNC rows, "
@@ -103,8 +103,6 @@ class Command(BaseCommand):
                 "external_id": f"AU-{20000 + i}"}
 
     def _vendors(self, solar, cover, sandbox_url):
-        try:
-            from vendors.demo import create_demo_vendors
-        except ImportError:
-            return
-        create_demo_vendors(solar, cover, sandbox_url)
+        source = pipeline.get()  # the delivery app, when installed (campaigns never imports it)
+        if source is not None:
+            source.create_demo_vendors(solar, cover, sandbox_url)
