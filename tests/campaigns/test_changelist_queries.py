@@ -15,7 +15,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import DNC, ApiKey, BulkAction, Campaign, Erasure, ImportJob, Lead, LeadList, Partner
+from campaigns.models import (
+    DNC, ApiKey, BulkAction, Campaign, Erasure, ImportJob, Lead, LeadList, Partner, PartnerEvent,
+)
 from vendors.models import Delivery, DeliveryAttempt, Destination, VendorAccount, VendorExchange
 
 _seq = itertools.count()
@@ -26,6 +28,7 @@ CHANGELISTS = {
     LeadList: "campaigns_leadlist",
     Campaign: "campaigns_campaign",
     Partner: "campaigns_partner",
+    PartnerEvent: "campaigns_partnerevent",
     DNC: "campaigns_dnc",
     ImportJob: "campaigns_importjob",
     BulkAction: "campaigns_bulkaction",
@@ -70,6 +73,8 @@ def _fill(n, user):
                                  counts={"accepted": 9, "duplicate": 1}, created_by=user)
         BulkAction.objects.create(kind="cancel", status="running", total=10, processed=4, changed=3,
                                   created_by=user)
+        PartnerEvent.objects.create(partner=partner, lead_id=lead.pk, type="lead.accepted", due_at=now,
+                                    created_at=now, payload={"type": "lead.accepted", "lead": {"id": lead.pk}})
 
 
 def _queries(client, url):
