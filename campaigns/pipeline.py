@@ -31,6 +31,10 @@ class Pipeline(Protocol):
     def choices(self, field: str) -> list[tuple[str, str]]:
         """The choices of a delivery's ``status`` or ``operation``, for the API document."""
 
+    def outcomes(self, lead: Any) -> list[dict]:
+        """What the vendors' diallers did with ``lead``, newest first: ``vendor`` (kind),
+        ``completed``, ``status_code``, ``status_description``, ``outcome_type``, ``read_at``."""
+
     def vendors_holding(self, lead: Any) -> list[str]:
         """The names of the vendor accounts that have, or may have, ``lead``."""
 

@@ -2,6 +2,7 @@
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
@@ -18,7 +19,9 @@ from leadhub.deletion import CountedDeleteMixin
 
 from . import admin_help, counts, lead_states, registry, services
 from .integrations.base import VendorError
-from .models import Delivery, DeliveryAttempt, Destination, DestinationAlert, VendorAccount, VendorExchange
+from .models import (
+    Delivery, DeliveryAttempt, DeliveryOutcome, Destination, DestinationAlert, VendorAccount, VendorExchange,
+)
 
 
 class SecretJSONWidget(forms.Textarea):
@@ -230,6 +233,48 @@ class DeliveryInline(admin.TabularInline):
         ) or "—"
 
 
+class OutcomeInline(admin.TabularInline):
+    """A lead's page: what the vendors' diallers did with it (vendors.outcomes), newest first, and
+    which of its campaign's vendors report nothing of the kind."""
+
+    model = DeliveryOutcome
+    fk_name = "lead"
+    extra = 0
+    can_delete = False
+    fields = ("read_at", "vendor", "completed", "status_code", "status_description", "outcome_type")
+    readonly_fields = fields
+    verbose_name_plural = "Call outcomes from the vendors"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("delivery__destination__account")
+
+    def get_formset(self, request, obj=None, **kwargs):
+        self.verbose_name_plural = format_html("{} <small>({})</small>", type(self).verbose_name_plural,
+                                               outcome_note(obj.campaign_id) if obj else "")
+        return super().get_formset(request, obj, **kwargs)
+
+    @admin.display(description="Vendor")
+    def vendor(self, obj):
+        return obj.delivery.destination.account.name
+
+
+def outcome_note(campaign_id: int) -> str:
+    """Which of a campaign's vendors report call outcomes, and which cannot."""
+    reads, silent = [], []
+    for destination in Destination.objects.filter(campaign_id=campaign_id).select_related("account"):
+        (reads if registry.client_class(destination.account.kind).reads_outcomes() else silent).append(
+            destination.account.name)
+    every = f"read back every {settings.OUTCOME_POLL_SECONDS // 60} min"
+    parts = [f"{', '.join(reads)}: {every}"] if reads else []
+    if silent:
+        parts.append(f"{', '.join(silent)}: {'its contract offers' if len(silent) == 1 else 'their contracts offer'} "
+                     "no call outcomes")
+    return "; ".join(parts) or "no vendor destinations"
+
+
 class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
@@ -298,7 +343,7 @@ def export_csv_with_vendor_states(modeladmin, request, queryset):
 # the lead page shows its deliveries; the lead list each lead's state per destination, as a
 # column and as filters (vendors.lead_states); a campaign's page its destinations
 extend(AdminExtension(
-    lead_inlines=[DeliveryInline], lead_actions=[redeliver_leads, export_csv_with_vendor_states],
+    lead_inlines=[DeliveryInline, OutcomeInline], lead_actions=[redeliver_leads, export_csv_with_vendor_states],
     lead_columns=[lead_states.state_column], lead_page_steps=[lead_states.annotate_page],
     lead_filters=lead_states.list_filters, campaign_inlines=[CampaignDestinationInline]))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from .demo import create_demo_vendors
-from .models import Delivery, Destination
+from .models import Delivery, DeliveryOutcome, Destination
 
 
 class CampaignsPipeline:
@@ -17,6 +17,12 @@ class CampaignsPipeline:
 
     def choices(self, field: str) -> list[tuple[str, str]]:
         return list(Delivery._meta.get_field(field).choices)
+
+    def outcomes(self, lead) -> list[dict]:
+        return [{"vendor": row.pop("delivery__destination__account__kind"), **row}
+                for row in DeliveryOutcome.objects.filter(lead=lead).values(
+                    "delivery__destination__account__kind", "completed", "status_code", "status_description",
+                    "outcome_type", "read_at")]
 
     def vendors_holding(self, lead) -> list[str]:
         """The vendor accounts that have, or may have, ``lead``: its push was accepted, is in

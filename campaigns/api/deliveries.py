@@ -37,3 +37,9 @@ def delivery_status(lead) -> list[dict]:
         }
         for row in rows
     ]
+
+
+def call_outcomes(lead) -> list[dict]:
+    """What the vendors' diallers did with ``lead``, newest first (vendors that read them back)."""
+    source = pipeline.get()
+    return source.outcomes(lead) if source else []

@@ -242,6 +242,16 @@ class DeliverySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+class CallOutcomeSerializer(serializers.Serializer):
+    vendor = serializers.CharField(help_text="The vendor kind (the vendor account's kind).")
+    completed = serializers.BooleanField(allow_null=True, help_text=(
+        "True: the vendor will not call the lead again (the lead's status becomes completed); null: not said."))
+    status_code = serializers.CharField(allow_blank=True, help_text="The vendor's last status code; \"\" when none.")
+    status_description = serializers.CharField(allow_blank=True, help_text="The vendor's words for it.")
+    outcome_type = serializers.CharField(allow_blank=True, help_text="The vendor's kind of outcome.")
+    read_at = serializers.DateTimeField(help_text="When LeadHub read it from the vendor.")
+
+
 class WithdrawalOutcomeSerializer(serializers.Serializer):
     vendor = serializers.CharField(help_text="The vendor kind (the vendor account's kind).")
     destination = serializers.IntegerField(help_text="Which of the campaign's vendor destinations.")
@@ -279,9 +289,12 @@ class LeadSerializer(serializers.ModelSerializer):
 class LeadDetailSerializer(LeadSerializer):
     deliveries = DeliverySerializer(many=True, read_only=True, source="api_deliveries",
                                     help_text="Per vendor and operation: what the dialling vendor answered.")
+    outcomes = CallOutcomeSerializer(many=True, read_only=True, source="api_outcomes", help_text=(
+        "What the vendors' diallers did with the lead, newest first, a row each time it changed. Only "
+        "vendors whose contract offers a read-back report outcomes; they are read every few minutes."))
 
     class Meta(LeadSerializer.Meta):
-        fields = LeadSerializer.Meta.fields + ["deliveries"]
+        fields = LeadSerializer.Meta.fields + ["deliveries", "outcomes"]
         read_only_fields = fields
 
 

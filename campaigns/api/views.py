@@ -16,7 +16,7 @@ from campaigns.models import DNC, BulkAction, Lead
 from campaigns.phones import PhoneError, parse_phone
 
 from . import scoping
-from .deliveries import delivery_status
+from .deliveries import call_outcomes, delivery_status
 from .exceptions import REJECTION_STATUS, ApiError, error_body, field_error
 from .idempotency import IdempotentPostMixin
 from .pagination import PAGING_EXAMPLE, LeadCursorPagination
@@ -250,6 +250,7 @@ class LeadDetailView(PartnerView, generics.RetrieveAPIView):
     def get_object(self):
         lead = super().get_object()
         lead.api_deliveries = delivery_status(lead)
+        lead.api_outcomes = call_outcomes(lead)
         lead.api_withdrawal = withdrawals.per_lead([lead.pk]).get(lead.pk)
         return lead
 

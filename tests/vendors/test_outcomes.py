@@ -123,3 +123,31 @@ def test_the_demo_sandbox_dials_leads_on_its_own_after_a_while(platform, _sandbo
     got = {o.lead_id: (o.status_description, o.completed) for o in DeliveryOutcome.objects.all()}
     assert sorted(got.values()) == sorted((words, completed) for _, words, completed in sim.DEMO_CALLS)
     assert Lead.objects.filter(pk__in=[lead.pk for lead in leads], status="completed").count() == 1
+
+
+def test_the_lead_page_and_the_partner_api_show_the_outcomes_and_who_reports_none(platform, sandbox, admin_client,
+                                                                                  client):
+    from django.urls import reverse
+
+    from campaigns.models import ApiKey, Partner
+
+    partner = Partner.objects.create(name="Partner", slug="partner")
+    partner.campaigns.add(platform.campaign)
+    silent = VendorAccount.objects.create(name="Aktify account", kind="aktify", base_url=sandbox.url("aktify"))
+    Destination.objects.create(campaign=platform.campaign, account=silent, secret="ak-secret", is_enabled=False)
+    [lead] = accepted_leads(platform, 1)
+    Lead.objects.filter(pk=lead.pk).update(partner=partner)
+    sandbox.act("platform", "call", customerKey=str(lead.pk), statusCode=3, description="Abandoned",
+                outcomeType="dialler")
+    outcomes.read_all()
+
+    page = admin_client.get(reverse("admin:campaigns_lead_change", args=[lead.pk])).content.decode()
+    assert "Call outcomes from the vendors" in page and "Abandoned" in page and "dialler" in page
+    assert "Platform: read back every 15 min" in page
+    assert "Aktify account: its contract offers no call outcomes" in page
+
+    _, raw = ApiKey.issue(partner, name="k")
+    body = client.get(f"/api/v1/leads/{lead.pk}/", HTTP_X_API_KEY=raw).json()
+    assert [{k: v for k, v in o.items() if k != "read_at"} for o in body["outcomes"]] == [
+        {"vendor": "platform", "completed": False, "status_code": "3", "status_description": "Abandoned",
+         "outcome_type": "dialler"}]
