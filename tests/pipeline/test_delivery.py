@@ -390,3 +390,36 @@ def test_a_paused_campaigns_backlog_is_not_read_to_find_the_next_group(open_camp
         plan = plan if isinstance(plan, dict) else json.loads(plan)
         # one index entry per destination and operation, not the 3,000 held rows
         assert _delivery_rows_read(plan["Plan"]) <= 8, json.dumps(plan, indent=1)
+
+
+def test_a_claim_renews_its_lease_while_its_requests_go_out_one_by_one(aktify, open_campaign, sandbox, settings):
+    """A claim of single-item requests to a slow vendor outlasts its lease: the lease is renewed
+    as it goes, so no other worker takes (and sends again) rows still being sent."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.DELIVERY_LEASE_SECONDS = 1.5  # renewed every 0.5 s
+    submit(open_campaign, [row(n) for n in range(1, 6)])
+    sandbox.faults(vendor="aktify", latency_ms=300)  # five requests: 1.5 s and more
+    claimed = services.claim()
+    assert len(claimed.deliveries) == 5
+    leases = []
+    original = services.LeaseRenewal.renew_if_due
+
+    def renew_and_look(self):
+        original(self)
+        leases.append((timezone.now(), min(Delivery.objects.filter(status="in_flight")
+                                           .values_list("lease_until", flat=True), default=None)))
+
+    with CaptureQueriesContext(connection) as queries:
+        services.LeaseRenewal.renew_if_due = renew_and_look
+        try:
+            services.process(claimed)
+        finally:
+            services.LeaseRenewal.renew_if_due = original
+    renewals = [q for q in queries.captured_queries if q["sql"].startswith("UPDATE") and "lease_until" in q["sql"]
+                and "in_flight" in q["sql"]]
+    assert len(renewals) >= 2
+    # the rows still in flight were never past their lease while the claim was sending
+    assert leases and all(lease is None or lease > at for at, lease in leases)
+    assert Delivery.objects.filter(status="accepted").count() == 5

@@ -40,8 +40,9 @@ def test_a_real_cluster_delivers_what_intake_accepts(queued, aktify_campaign, sa
 def test_a_sigkilled_worker_loses_nothing_and_the_vendor_gets_each_lead_once(queued, aktify_campaign, sandbox):
     sandbox.faults(vendor="aktify", latency_ms=700)
     cluster = start_cluster(DELIVERY_LEASE_SECONDS="3", DELIVERY_BACKOFF_BASE_SECONDS="0.5")
+    leads = services.SINGLE_ITEM_CLAIM + 12  # one thread's claim and more: some accepted while others fly
     try:
-        intake.submit([row(n) for n in range(1, 21)], campaign=aktify_campaign)
+        intake.submit([row(n) for n in range(1, leads + 1)], campaign=aktify_campaign)
         assert wait_for(lambda: Delivery.objects.filter(status="accepted").exists()
                         and Delivery.objects.filter(status="in_flight").exists(), timeout=60)
     finally:
@@ -57,9 +58,9 @@ def test_a_sigkilled_worker_loses_nothing_and_the_vendor_gets_each_lead_once(que
 
     assert wait_for(drained, timeout=60)
     statuses = list(Delivery.objects.values_list("status", flat=True))
-    assert statuses == ["accepted"] * 20, [x for x in Delivery.objects.values_list("status", "code", "attempts", "message", "lease_until") if x[0] != "accepted"]
+    assert statuses == ["accepted"] * leads, [x for x in Delivery.objects.values_list("status", "code", "attempts", "message", "lease_until") if x[0] != "accepted"]
     created = [r["body"]["phoneNumber"] for r in sandbox.requests("aktify") if r["status"] == 201]
-    assert sorted(created) == sorted(set(created)) and len(created) == 20
+    assert sorted(created) == sorted(set(created)) and len(created) == leads
 
 
 def test_sigterm_during_a_backlog_stops_within_q_timeout_and_loses_or_repeats_nothing(queued, aktify_campaign,
