@@ -673,6 +673,7 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
                       idempotency_key=d.idempotency_key, **_call(d)) for d in deliveries.values()]
 
     results: list[ItemResult] = list(pre)
+    unsent: list[Delivery] = []
     calls: dict[int, Call] = {}          # item id -> the exchanges that carried and decided it
     exchanges: list = []
     call_error: VendorError | None = None
@@ -684,7 +685,10 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
         method = {Op.PUSH: client.push, Op.END_CONTACT: client.end_contact, Op.DNC: client.dnc,
                   Op.ERASE: client.erase}[operation]
         lease_renewal = LeaseRenewal([d.pk for d in deliveries.values()])
-        for chunk in chunks:
+        for n, chunk in enumerate(chunks):
+            if n and stopping.requested():  # the cluster is stopping: what is not sent yet goes back, unsent
+                unsent = [deliveries[item.id] for rest in chunks[n:] for item in rest]
+                break
             lease_renewal.renew_if_due()
             before = len(client.exchanges)
             try:
@@ -708,7 +712,7 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
         sent = [r for r in results if r.item_id in calls]
         outage = bool(sent) and all(r.status == RETRY and r.code in OUTAGE_CODES for r in sent)
         _update_circuit(account, outage, call_error or (sent[-1] if sent else None))
-    _record(deliveries, results, released, calls, exchanges, account, operation, now, outcome)
+    _record(deliveries, results, released, calls, exchanges, account, operation, now, outcome, unsent)
     if operation != Op.PUSH:
         _forget_erase_subjects(deliveries.values())
     return outcome
@@ -753,7 +757,7 @@ def _update_circuit(account: VendorAccount, outage: bool, last) -> None:
         VendorAccount.objects.filter(pk=account.pk).update(consecutive_failures=0, circuit_open_until=None)
 
 
-def _record(deliveries, results, released, calls, exchanges, account, operation, now, outcome) -> None:
+def _record(deliveries, results, released, calls, exchanges, account, operation, now, outcome, unsent=()) -> None:
     done = timezone.now()
     jitter = random.random()  # one draw per claim: the items of one request come due together again
     attempts: list[tuple[DeliveryAttempt, Call | None]] = []
@@ -799,6 +803,10 @@ def _record(deliveries, results, released, calls, exchanges, account, operation,
     for d in released:
         d.status, d.lease_until = St.PENDING, None
         outcome.add("waiting_for_window")
+        changed.append(d)
+    for d in unsent:  # due as they were, no attempt used
+        d.status, d.lease_until = St.PENDING, None
+        outcome.add("unsent_at_stop")
         changed.append(d)
     with transaction.atomic():
         _write_results(changed, done)

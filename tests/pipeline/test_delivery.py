@@ -423,3 +423,25 @@ def test_a_claim_renews_its_lease_while_its_requests_go_out_one_by_one(aktify, o
     # the rows still in flight were never past their lease while the claim was sending
     assert leases and all(lease is None or lease > at for at, lease in leases)
     assert Delivery.objects.filter(status="accepted").count() == 5
+
+
+def test_a_stop_requested_mid_claim_sends_nothing_more_and_gives_the_rest_back_unsent(aktify, open_campaign, sandbox,
+                                                                                    monkeypatch):
+    """SIGTERM (vendors.stopping) during a claim of single-item requests: the request in hand is
+    finished and recorded, the others go back to pending with no attempt used, so the cluster
+    stops within seconds whatever the claim size."""
+    from vendors import stopping
+
+    submit(open_campaign, [row(n) for n in range(1, 6)])
+    claimed = services.claim()
+    sent = []
+    monkeypatch.setattr(stopping, "requested", lambda: bool(sent))
+    original = services.AccountRateLimiter.__call__
+    monkeypatch.setattr(services.AccountRateLimiter, "__call__", lambda self: sent.append(1) or original(self))
+
+    counts = services.process(claimed).counts
+
+    assert len(sandbox.requests("aktify")) == 1
+    assert dict(counts) == {"accepted": 1, "unsent_at_stop": 4}
+    assert sorted(Delivery.objects.values_list("status", "attempts", "lease_until")) == [
+        ("accepted", 1, None)] + [("pending", 0, None)] * 4
