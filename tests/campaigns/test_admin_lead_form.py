@@ -20,12 +20,13 @@ def destination(campaign):
 
 
 def _form(**values):
-    """What the add/change page posts: every form field, the deliveries inline's management form."""
+    """What the add/change page posts: every form field, the deliveries and outcomes inlines' management forms."""
     data = {"campaign": "", "lead_list": "", "partner": "", "phone": "", "phone_alt": "", "first_name": "",
             "last_name": "", "email": "", "address": "", "city": "", "region": "", "postal_code": "", "country": "",
             "timezone": "", "external_id": "", "source": "", "link": "", "metadata": "{}", "consent_at_0": "",
             "consent_at_1": "", "consent_url": "", "scheduled_at_0": "", "scheduled_at_1": "",
-            "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"}
+            "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
+            "vendor_outcomes-TOTAL_FORMS": "0", "vendor_outcomes-INITIAL_FORMS": "0"}
     data.update(values)
     return data
 

@@ -98,7 +98,7 @@ def _add_form(campaign, **values):
             "region": "", "postal_code": "", "country": "", "timezone": "", "external_id": "", "source": "",
             "link": "", "metadata": "{}", "consent_at_0": "", "consent_at_1": "", "consent_url": "",
             "scheduled_at_0": "", "scheduled_at_1": "", "deliveries-TOTAL_FORMS": "0",
-            "deliveries-INITIAL_FORMS": "0"}
+            "deliveries-INITIAL_FORMS": "0", "vendor_outcomes-TOTAL_FORMS": "0", "vendor_outcomes-INITIAL_FORMS": "0"}
     data.update(values)
     return data
 
