@@ -339,7 +339,7 @@ class DeliveryOutcome(models.Model):
     def __str__(self):
         return f"{self.status_description or self.status_code or 'no status'} ({self.read_at:%Y-%m-%d %H:%M})"
 
+    COMPARED = ("completed", "status_code", "status_description", "outcome_type")  # what a change is
+
     def same_as(self, other: "DeliveryOutcome | None") -> bool:
         return other is not None and all(getattr(self, f) == getattr(other, f) for f in self.COMPARED)
-
-    COMPARED = ("completed", "status_code", "status_description", "outcome_type")

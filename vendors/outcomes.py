@@ -24,6 +24,7 @@ from campaigns.models import Lead
 from . import registry
 from .integrations.base import Item
 from .models import Delivery, DeliveryOutcome, Destination
+from .services import AccountRateLimiter
 
 STILL_CALLED = [Lead.Status.NEW, Lead.Status.ACTIVE]
 
@@ -46,8 +47,6 @@ def due(destination: Destination, now: dt.datetime, limit: int) -> list[Delivery
 
 def read(destination: Destination, now: dt.datetime | None = None, limit: int | None = None) -> list[DeliveryOutcome]:
     """Read the outcomes due at one destination; returns the outcome rows stored (the changes)."""
-    from .services import AccountRateLimiter
-
     now = now or timezone.now()
     deliveries = due(destination, now, limit or settings.OUTCOME_BATCH)
     if not deliveries:

@@ -678,7 +678,7 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
     exchanges: list = []
     call_error: VendorError | None = None
     if items:
-        chunks = chunks_of_units(items, max(1, registry.client_class(account.kind).batch_size(operation)))
+        chunks = chunks_of_units(items, max(1, client_cls.batch_size(operation)))
         client = registry.client_for(destination, throttle=AccountRateLimiter(account, expected=len(chunks)))
         client.on_call_ref = store_call_refs
         exchanges = client.exchanges
@@ -800,14 +800,13 @@ def _record(deliveries, results, released, calls, exchanges, account, operation,
                 attempt.excerpt = decided.excerpt or decided.error
                 attempt.started_at, attempt.duration_ms = exchanges[call.sent_in].started_at, call.duration_ms
             attempts.append((attempt, call))
-    for d in released:
-        d.status, d.lease_until = St.PENDING, None
-        outcome.add("waiting_for_window")
-        changed.append(d)
-    for d in unsent:  # due as they were, no attempt used
-        d.status, d.lease_until = St.PENDING, None
-        outcome.add("unsent_at_stop")
-        changed.append(d)
+    # back to pending without an attempt: held for the calling window (its due time moved), or
+    # not sent because the cluster is stopping (due as it was)
+    for held, why in ((released, "waiting_for_window"), (unsent, "unsent_at_stop")):
+        for d in held:
+            d.status, d.lease_until = St.PENDING, None
+            outcome.add(why)
+            changed.append(d)
     with transaction.atomic():
         _write_results(changed, done)
         counts.finished([d for d in changed if d.status not in Delivery.OPEN], done)
