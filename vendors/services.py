@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_q.conf import Conf
 
 from campaigns import wakeups, webhooks
 from campaigns.intake import PERSONAL_FIELDS, WITHDRAWN, dnc_phones
@@ -924,8 +925,12 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
             if threading.current_thread() is not threading.main_thread():
                 connection.close()
 
+    asked_for_help = False
     while time.monotonic() < deadline and not stopping.requested():
         if _anything_due():
+            if not asked_for_help:
+                asked_for_help = True
+                _share_a_backlog(threads)
             handled = sum(outcome.counts.values())
             if threads <= 1:
                 worker()
@@ -942,6 +947,20 @@ def deliver_due(*, threads: int | None = None, time_budget: float | None = None,
             break
         stopping.sleep(max(0.1, wait))
     return dict(outcome.counts)
+
+
+def _share_a_backlog(threads: int) -> None:
+    """Bring a second worker of the cluster in when more is due than this run's threads claim in
+    one round each: a burst of accepted leads coalesces into one wake-up, and a single-item vendor
+    is bound by its round trips, not by our CPU, so one run's threads would leave the cluster's
+    other workers idle. The wake-up is coalesced like any other (one queued at a time), and the
+    run it starts does the same when it finds a backlog, so a backlog spreads over the workers
+    one at a time and a small one queues nothing. Tasks that run inline (django-q's sync mode,
+    the tests) would only nest a run inside this one, so they do not ask."""
+    if Conf.SYNC:
+        return
+    if _due(timezone.now()).values("pk")[threads * SINGLE_ITEM_CLAIM:][:1].exists():
+        wake()
 
 
 def _anything_due() -> bool:

@@ -92,6 +92,8 @@ def deliver_with_a_cluster(count, sandbox, **env):
     try:
         assert wait_for(lambda: Delivery.objects.filter(status="accepted").count() == count, timeout=240), \
             dict(Delivery.objects.values_list("status").annotate(n=Count("id")))
+        # a backlog brings more workers in, one coalesced wake-up at a time; the last finds nothing
+        assert wait_for(lambda: broker().queue_size() == 0 and not WakeUp.objects.exists(), timeout=30)
     finally:
         stop(cluster)
     bulk_adds = [r["body"]["leads"] for r in sandbox.requests("platform")
@@ -176,3 +178,30 @@ def test_a_wake_up_the_broker_refused_is_tried_again_by_the_next_commit(queued, 
     monkeypatch.setattr(django_q.tasks, "async_task", real_async_task)
     intake.submit([row(2)], campaign=platform_campaign)
     assert WakeUp.objects.count() == 1 and broker().queue_size() == 1
+
+
+def test_a_backlog_larger_than_one_round_of_claims_brings_a_second_worker_in(queued, platform_campaign,
+                                                                             sandbox, monkeypatch):
+    """One run's threads claim SINGLE_ITEM_CLAIM items each at most per round; when more is due, the
+    run queues one more (coalesced) wake-up so another worker of the cluster shares the backlog."""
+    monkeypatch.setattr(services, "SINGLE_ITEM_CLAIM", 5)
+    intake.submit([row(n) for n in range(11)], campaign=platform_campaign)   # 11 > 2 threads x 5
+    assert broker().queue_size() == 1          # the intake's own wake-up, taken by this run:
+    broker().purge_queue()
+
+    services.deliver_due(threads=2, time_budget=30)
+
+    assert Delivery.objects.filter(status="accepted").count() == 11
+    assert broker().queue_size() == 1 and WakeUp.objects.count() == 1   # help was asked for, once
+
+
+def test_a_backlog_one_round_of_claims_takes_queues_no_second_worker(queued, platform_campaign, sandbox,
+                                                                      monkeypatch):
+    monkeypatch.setattr(services, "SINGLE_ITEM_CLAIM", 5)
+    intake.submit([row(n) for n in range(10)], campaign=platform_campaign)   # 10 = 2 threads x 5
+    broker().purge_queue()
+
+    services.deliver_due(threads=2, time_budget=30)
+
+    assert Delivery.objects.filter(status="accepted").count() == 10
+    assert broker().queue_size() == 0 and not WakeUp.objects.exists()
