@@ -18,7 +18,11 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadhub_bench")
+# BENCH_SCALE (bench_scale.py, opt-in) loads millions of leads: a database of its own per scale, so
+# the other modules' data set stays at its size
+_SCALE = os.environ.get("BENCH_SCALE", "").replace(".", "_")
+BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/leadhub_bench"
+                          + (f"_scale{_SCALE}" if _SCALE else ""))
 
 
 @dataclass
