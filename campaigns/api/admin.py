@@ -1,4 +1,4 @@
-"""Admin for partner API keys (imported at the end of campaigns/admin.py)."""
+"""Admin for partner API keys (imported by the campaigns.admin package)."""
 from __future__ import annotations
 
 from django import forms

@@ -1,5 +1,5 @@
-"""Admin for partner webhook events (imported at the end of campaigns/admin.py), and the
-Partner page's webhook part (``PartnerWebhookMixin``, used by campaigns.admin.PartnerAdmin)."""
+"""Admin for partner webhook events (imported by the campaigns.admin package), and the
+Partner page's webhook part (``PartnerWebhookMixin``, used by campaigns.admin.campaigns.PartnerAdmin)."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
