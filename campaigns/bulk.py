@@ -143,8 +143,7 @@ def _snapshot(action: BulkAction, leads) -> int:
     :data:`campaigns.intake.CHUNK` ids a row; returns how many ids."""
     sql, params = leads.order_by().values_list("id").distinct().query.sql_with_params()  # a column named id
     table = connection.ops.quote_name(BulkActionChunk._meta.db_table)
-    # SQLite's group_concat keeps no promised order: _take sorts what it reads
-    joined = "string_agg(id::text, ',' ORDER BY id)" if connection.vendor == "postgresql" else "group_concat(id, ',')"
+    joined = dbtools.joined_ids("id")  # in no promised order on SQLite: _take sorts what it reads
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {table} (action_id, first_lead_id, lead_ids, size) "
                        f"SELECT %s, min(id), {joined}, count(*) FROM "
@@ -243,7 +242,9 @@ class _Lane:
         try:
             while self.error is None and not self.paused:
                 with transaction.atomic():
-                    _commit_without_waiting()
+                    # a crash may lose the last chunks committed, never part of one: their leads
+                    # are still selected, and redone when the job resumes
+                    dbtools.commit_without_waiting_for_disk()
                     ids = _take(self.action)
                     if not ids:
                         return
@@ -265,16 +266,6 @@ class _Lane:
                 self.work()
         finally:
             connection.close()
-
-
-def _commit_without_waiting() -> None:
-    """The chunk's commit does not wait for its WAL to reach the disk (PostgreSQL's
-    ``synchronous_commit = off``, for this transaction only): a server crash may lose the last
-    chunks committed, never part of one, and their leads are then still selected and redone
-    when the job resumes. Waiting for the flush was a sixth of a large cancel's time."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _cut(action: BulkAction, size: int) -> None:

@@ -2,20 +2,27 @@
 
 Each function holds its PostgreSQL variant and, beside it, what SQLite (the
 embedded default) does instead; callers never branch on the database themselves.
+PostgreSQL-only SQL (COPY, planner estimates and switches, ``synchronous_commit``,
+string aggregation) lives here and nowhere else.
 """
 from __future__ import annotations
 
-from django.db import connection
+import json
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Sequence
+
+from django.db import connection, connections, transaction
 
 
-def _postgresql() -> bool:
-    return connection.vendor == "postgresql"
+def postgresql(using=None) -> bool:
+    """Whether the connection (the default one unless ``using`` names another) is PostgreSQL."""
+    return (connection if using is None else connections[using]).vendor == "postgresql"
 
 
 def takes_concurrent_writers() -> bool:
     """PostgreSQL: several connections write at once. SQLite: one writer at a time, so
     work split over connections only queues on the write lock."""
-    return _postgresql()
+    return postgresql()
 
 
 def commit_without_waiting_for_disk() -> None:
@@ -26,6 +33,83 @@ def commit_without_waiting_for_disk() -> None:
     progress in the same transaction and is redone from there. SQLite: nothing (its
     commit waits as it is configured to).
     """
-    if _postgresql():
+    if postgresql():
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+@contextmanager
+def planner(**enable: bool) -> Iterator[None]:
+    """Inside the block, PostgreSQL's ``enable_<name>`` as given (e.g. ``planner(seqscan=False)``);
+    restored after. Transaction-local: after an error the rollback restores them. SQLite: nothing.
+
+    A few hot queries must take one kind of plan whatever the statistics say. The statistics
+    of a table a bulk load has just filled are stale or missing (autoanalyze lags behind an
+    import): lookups then read whole tables, and a claim sorted a destination's every pending
+    delivery to take sixteen. Those queries leave the planner one good index, and this takes
+    the bad alternative away (``seqscan=False``, ``sort=False``) for their block only.
+    """
+    if not postgresql():
+        yield
+        return
+    names = [f"enable_{name}" for name in enable]
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(["current_setting(%s), set_config(%s, %s, true)"] * len(names)),
+                       [p for name, on in zip(names, enable.values()) for p in (name, name, "on" if on else "off")])
+        before = cursor.fetchone()[0::2]
+        yield
+        cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(names)),
+                       [p for name, value in zip(names, before) for p in (name, value)])
+
+
+def estimated_count(queryset) -> int | None:
+    """PostgreSQL: the planner's row estimate for ``queryset`` (``EXPLAIN``, no rows read).
+    SQLite: None (callers count exactly; its tables here stay small)."""
+    if not postgresql(queryset.db):
+        return None
+    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def joined_ids(column: str) -> str:
+    """An aggregate expression joining ``column``'s integer values with commas.
+    PostgreSQL: in ascending order. SQLite's ``group_concat`` promises no order: readers sort."""
+    return f"string_agg({column}::text, ',' ORDER BY {column})" if postgresql() else f"group_concat({column}, ',')"
+
+
+# --- COPY (PostgreSQL only) -------------------------------------------------------------
+# Binary ``COPY … FROM STDIN`` (psycopg 3): the bulk-insert path of CSV imports (leads),
+# delivery planning (deliveries) and delivery results (attempts). Binary rows skip the text
+# formatting on our side and the text parsing on the server's. Each value goes in as psycopg
+# adapts it for the column's type; a JSON value is wrapped in psycopg.types.json.Jsonb. Errors
+# come out as Django's (IntegrityError for a unique violation).
+
+_types: dict[tuple[str, str, tuple[str, ...]], list[int]] = {}
+
+
+def column_types(cursor, table: str, columns: Sequence[str]) -> list[int]:
+    """The type oids of ``columns`` (read once per process and table)."""
+    key = (connection.settings_dict["NAME"], table, tuple(columns))
+    if key not in _types:
+        cursor.execute("SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s::regclass "
+                       "AND attnum > 0 AND NOT attisdropped", [table])
+        oids = dict(cursor.fetchall())
+        _types[key] = [oids[c] for c in columns]
+    return _types[key]
+
+
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """COPY ``rows`` (one value per column, in order) into ``table`` (PostgreSQL only)."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        types = column_types(cursor, table, columns)
+        names = ", ".join(quote(c) for c in columns)
+        with cursor.cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)

@@ -5,7 +5,7 @@ import pytest
 from campaigns import intake
 from campaigns.models import DNC, Campaign, Lead
 from campaigns.signals import leads_accepted, leads_withdrawn
-from leadhub.planner import planner
+from leadhub.dbtools import planner
 
 
 @pytest.fixture
