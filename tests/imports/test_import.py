@@ -177,22 +177,25 @@ def test_the_command_explains_bad_input(campaign, tmp_path):
         call_command("import_leads", str(path), "--campaign", "nope")
 
 
-def test_the_import_pauses_the_cyclic_gc_and_always_turns_it_back_on(run_csv, monkeypatch):
+def test_the_import_keeps_the_cyclic_gc_on_collecting_less_often_and_always_restores_it(run_csv, monkeypatch):
     import gc
 
     from campaigns import intake
+    from campaigns.imports.importer import SPARSE_GC_ALLOCATIONS
 
     states = []
     real_admit = intake.admit
+    thresholds = gc.get_threshold()
 
     def admit(*args, **kwargs):
-        states.append(gc.isenabled())
+        states.append((gc.isenabled(), gc.get_threshold()[0]))
         return real_admit(*args, **kwargs)
 
     monkeypatch.setattr(intake, "admit", admit)
     assert gc.isenabled()
     run_csv(b"phone\n4155552671\n2125550147\n", batch_size=1)
-    assert states == [False, False] and gc.isenabled()
+    assert states == [(True, SPARSE_GC_ALLOCATIONS)] * 2
+    assert gc.isenabled() and gc.get_threshold() == thresholds
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
@@ -200,4 +203,4 @@ def test_the_import_pauses_the_cyclic_gc_and_always_turns_it_back_on(run_csv, mo
     monkeypatch.setattr(intake, "admit", broken)
     with pytest.raises(RuntimeError):
         run_csv(b"phone\n3125550100\n", batch_size=1)
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_threshold() == thresholds
