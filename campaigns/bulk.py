@@ -62,7 +62,7 @@ def _dnc(action: BulkAction, lead_ids: list[int]) -> tuple[int, int]:
     reason, source = action.params.get("reason", ""), action.params.get("source", "")
     by_campaign: dict[int | None, list[str]] = {}
     for campaign_id, phone in Lead.objects.filter(pk__in=lead_ids).values_list("campaign_id", "phone"):
-        by_campaign.setdefault(None if action.kind == Kind.GLOBAL_DNC else campaign_id, []).append(str(phone))
+        by_campaign.setdefault(None if action.kind == Kind.GLOBAL_DNC else campaign_id, []).append(phone)
     campaigns = Campaign.objects.in_bulk([c for c in by_campaign if c is not None])
     changed = planned = 0
     for campaign_id, phones in by_campaign.items():

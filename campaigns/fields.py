@@ -2,9 +2,8 @@
 
 Numbers are normalised once, by ``campaigns.phones``, where they enter LeadHub
 (intake, admin forms, search). django-phonenumber-field's model field parses the
-number again on every assignment, save, lookup and read (50–70 µs each): profiled,
-that was 70 % of a CSV import's time. So the models keep the E.164 text, and the
-one normaliser does the parsing — with the campaign's region, which a model
+number again on every assignment, save, lookup and read, which would make parsing most of
+a CSV import's work. So the models keep the E.164 text, and the one normaliser does the parsing — with the campaign's region, which a model
 field cannot know.
 """
 from django import forms

@@ -10,7 +10,7 @@ from .imports import jobs
 
 def _slice_seconds() -> float:
     """Stop a run well inside the cluster's task timeout; the next run resumes it."""
-    timeout = settings.Q_CLUSTER.get("timeout") or 300
+    timeout = settings.Q_CLUSTER["timeout"]
     return max(30.0, timeout - 60)
 
 
@@ -67,7 +67,7 @@ def send_partner_events(time_budget: float | None = None) -> dict:
     from .webhooks import sending
 
     if time_budget is None:
-        time_budget = 0.8 * (settings.Q_CLUSTER.get("timeout") or 300)
+        time_budget = 0.8 * settings.Q_CLUSTER["timeout"]
     return sending.send_due(time_budget=time_budget)
 
 

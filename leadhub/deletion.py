@@ -1,8 +1,8 @@
 """Delete confirmation pages that stay small however much hangs off an object (issue 17).
 
 Django's admin collects every related object into memory to list it on the "Are you
-sure?" page: deleting a campaign with 333,333 leads took 25.8 s and rendered 32 MB of
-HTML, one line per lead. :class:`CountedDeleteMixin` replaces that summary with counts
+sure?" page, one line each: for a campaign with hundreds of thousands of leads that is
+minutes of work and a page no browser can show. :class:`CountedDeleteMixin` replaces that summary with counts
 per model, each a ``COUNT(*)`` over a subquery (nothing is loaded), and names at most
 :data:`SHOWN` objects in all, with "… and N more". It follows the same on_delete rules
 as Django's collector: CASCADE counts (and recurses), PROTECT / RESTRICT block the

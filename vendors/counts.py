@@ -51,7 +51,7 @@ def finished(deliveries: Iterable[Delivery], when: dt.datetime | None = None) ->
     events: Counter = Counter()
     for d in deliveries:
         bucket = None
-        if d.status == St.ACCEPTED and d.operation == Delivery.Operation.PUSH and "lead" in d._state.fields_cache:
+        if d.status == St.ACCEPTED and d.operation == Delivery.Operation.PUSH and Delivery.lead.is_cached(d):
             bucket = latency_bucket(((d.finished_at or when) - d.lead.created_at).total_seconds())
         code = "" if d.status == St.ACCEPTED else d.code
         events[(day, d.destination_id, d.operation, d.status, code, bucket)] += 1

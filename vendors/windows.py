@@ -20,7 +20,7 @@ def lead_time_zone(lead) -> str:
     if lead.timezone and iana_zone(lead.timezone):
         return lead.timezone
     try:
-        zone = parse_phone(str(lead.phone)).time_zone
+        zone = parse_phone(lead.phone).time_zone
     except PhoneError:
         zone = None
     return zone or lead.campaign.timezone
@@ -58,7 +58,3 @@ def next_open(window: CallingWindow, now: dt.datetime) -> dt.datetime:
         if now < closes:
             return now.astimezone(UTC)
     raise AssertionError("unreachable: some allowed day lies within 8 days")
-
-
-def is_open(window: CallingWindow, now: dt.datetime) -> bool:
-    return next_open(window, now) == now.astimezone(UTC)

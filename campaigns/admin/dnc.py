@@ -45,10 +45,10 @@ class DNCAdmin(PhoneSearchMixin, admin.ModelAdmin):
         """Adding a DNC entry in the admin withdraws matching leads like every other path."""
         if change:
             return super().save_model(request, obj, form, change)
-        result = intake.add_to_dnc([str(obj.phone)], campaign=obj.campaign, reason=obj.reason,
+        result = intake.add_to_dnc([obj.phone], campaign=obj.campaign, reason=obj.reason,
                                    source=obj.source or f"staff:{request.user.get_username()}")
         scope = Q(campaign__isnull=True) if obj.campaign is None else Q(campaign=obj.campaign)
-        saved = DNC.objects.filter(scope, phone=str(obj.phone)).first()
+        saved = DNC.objects.filter(scope, phone=obj.phone).first()
         if saved:
             obj.pk = saved.pk
         if result.leads_withdrawn:

@@ -63,7 +63,7 @@ def lead_export_rows(queryset) -> Iterator[list[Any]]:
     for lead in qs.iterator(chunk_size=2000):
         yield [
             lead.pk, lead.campaign.slug, lead.lead_list.name if lead.lead_list_id else "", lead.status,
-            str(lead.phone) if lead.phone else "", str(lead.phone_alt) if lead.phone_alt else "",
+            lead.phone, lead.phone_alt,
             lead.first_name, lead.last_name, lead.email, lead.address, lead.city, lead.region, lead.postal_code,
             lead.country, lead.timezone, lead.external_id, lead.source, lead.link, lead.consent_at,
             lead.consent_url, lead.scheduled_at, lead.metadata or {}, lead.created_at,

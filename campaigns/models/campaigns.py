@@ -7,7 +7,7 @@ from django.db import models
 
 from leadhub.fields import EncryptedTextField
 
-from .validators import WEEKDAYS, validate_calling_days, validate_region, validate_timezone, validate_webhook_url
+from .validators import validate_calling_days, validate_region, validate_timezone, validate_webhook_url
 
 
 class Campaign(models.Model):
@@ -81,11 +81,6 @@ class Campaign(models.Model):
     @property
     def phone_region(self) -> str:
         return (self.default_region or settings.DEFAULT_PHONE_REGION).upper()
-
-    @property
-    def weekdays(self) -> set[int]:
-        """Calling days as ``date.weekday()`` numbers (Monday is 0)."""
-        return {WEEKDAYS.index(d.strip()) for d in self.calling_days.split(",") if d.strip() in WEEKDAYS}
 
 
 class LeadList(models.Model):

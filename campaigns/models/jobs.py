@@ -92,8 +92,8 @@ class BulkAction(models.Model):
 class BulkActionChunk(models.Model):
     """A run of a bulk action's selected leads not yet worked: their ids, ascending, comma-separated
     (no foreign key to the leads: the selection is a snapshot of what staff selected). One row per
-    chunk of :data:`campaigns.intake.CHUNK` leads, not one per lead: writing, then deleting, a row
-    per lead was a third of a large cancel's time."""
+    chunk of :data:`campaigns.intake.CHUNK` leads, not one per lead: a row written and deleted
+    per lead would be a large share of a big action's time."""
 
     pk = models.CompositePrimaryKey("action", "first_lead_id")
     action = models.ForeignKey(BulkAction, on_delete=models.CASCADE, related_name="+")

@@ -41,7 +41,3 @@ def test_campaign_validation_explains_bad_zone_days_and_window(db):
     assert "IANA time zone" in errors["timezone"][0]
     assert "funday" in errors["calling_days"][0]
     assert "end after it starts" in errors["calling_end"][0]
-
-
-def test_campaign_weekdays_follow_calling_days(db):
-    assert Campaign(calling_days="mon,wed,sun").weekdays == {0, 2, 6}

@@ -1,6 +1,6 @@
 """Tables past PostgreSQL's 65,535 bound parameters, filled set-wise (one INSERT … SELECT each).
 
-Every test here needs PostgreSQL (``postgres_only``: skipped on SQLite, where the
+Every test here needs PostgreSQL (skipped on SQLite by the hook below, where the
 limit does not arise the same way) and builds its rows in the database, not through
 the ORM one by one, so the whole module stays within seconds.
 """

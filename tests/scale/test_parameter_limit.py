@@ -18,7 +18,7 @@ from vendors.models import Delivery, DeliveryAttempt, VendorExchange
 
 from .conftest import MANY, load_accepted_pushes, load_leads, phones
 
-pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db
 
 
 def test_the_connection_binds_server_side_and_django_knows_the_limit():
