@@ -62,6 +62,15 @@ def planner(**enable: bool) -> Iterator[None]:
                        [p for name, value in zip(names, before) for p in (name, value)])
 
 
+def claimable(queryset):
+    """``queryset`` for a claim: PostgreSQL locks its rows and skips those another claimer holds
+    (``FOR UPDATE SKIP LOCKED`` on its own table). SQLite: as it is (the IMMEDIATE transaction
+    already serialises claimers)."""
+    if connection.features.has_select_for_update_skip_locked:
+        return queryset.select_for_update(skip_locked=True, of=("self",))
+    return queryset
+
+
 def estimated_count(queryset) -> int | None:
     """PostgreSQL: the planner's row estimate for ``queryset`` (``EXPLAIN``, no rows read).
     SQLite: None (callers count exactly; its tables here stay small)."""

@@ -25,10 +25,11 @@ import urllib.request
 
 import requests
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from leadhub import dbtools
 from leadhub.backoff import retry_delay
 
 from .. import wakeups
@@ -62,12 +63,6 @@ def reclaim_expired_leases(now: dt.datetime) -> int:
         status=St.PENDING, lease_until=None, due_at=now)
 
 
-def _locking(queryset):
-    if connection.features.has_select_for_update_skip_locked:
-        return queryset.select_for_update(skip_locked=True, of=("self",))
-    return queryset  # SQLite: the IMMEDIATE transaction already serialises claimers
-
-
 def due(now: dt.datetime):
     """Due events whose lead has no older event open, for partners with an active URL."""
     older_open = PartnerEvent.objects.filter(lead_id=OuterRef("lead_id"), pk__lt=OuterRef("pk"), status__in=OPEN)
@@ -78,7 +73,7 @@ def due(now: dt.datetime):
 def claim(now: dt.datetime | None = None, size: int = CLAIM_SIZE) -> list[PartnerEvent]:
     now = now or timezone.now()
     with transaction.atomic():
-        ids = list(_locking(due(now).order_by("due_at", "id")).values_list("id", flat=True)[:size])
+        ids = list(dbtools.claimable(due(now).order_by("due_at", "id")).values_list("id", flat=True)[:size])
         if ids:
             PartnerEvent.objects.filter(pk__in=ids).update(status=St.IN_FLIGHT, lease_until=now + lease())
     return list(PartnerEvent.objects.filter(pk__in=ids).select_related("partner").order_by("id")) if ids else []
