@@ -601,23 +601,6 @@ def store_call_refs(items: list[Item]) -> None:
                        [ref, size, [i.id for i in items], [i.call_index for i in items]])
 
 
-def chunks_of_units(items: list[Item], size: int) -> list[list[Item]]:
-    """Items in chunks of about ``size``, never splitting the items of one earlier request."""
-    units: dict[str | int, list[Item]] = {}
-    for item in items:
-        units.setdefault(item.call_ref or item.id, []).append(item)
-    chunks: list[list[Item]] = []
-    chunk: list[Item] = []
-    for unit in units.values():
-        if chunk and len(chunk) + len(unit) > size:
-            chunks.append(chunk)
-            chunk = []
-        chunk += unit
-    if chunk:
-        chunks.append(chunk)
-    return chunks
-
-
 @dataclass
 class Outcome:
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -679,7 +662,7 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
     exchanges: list = []
     call_error: VendorError | None = None
     if items:
-        chunks = chunks_of_units(items, max(1, client_cls.batch_size(operation)))
+        chunks = client_cls.chunks(operation, items)
         client = registry.client_for(destination, throttle=AccountRateLimiter(account, expected=len(chunks)))
         client.on_call_ref = store_call_refs
         exchanges = client.exchanges
@@ -702,7 +685,7 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
                 call_error = VendorError(f"LeadHub could not talk to {client.label}: {type(exc).__name__}.",
                                          permanent=False, code="client_error")
                 got = client.fail_all(chunk, call_error)
-            got = _complete(chunk, got)
+            got = client.complete(chunk, got)
             results.extend(got)
             after = len(client.exchanges)
             if after > before:
@@ -731,14 +714,6 @@ class Call:
 def _within(index: int | None, start: int, end: int, default: int) -> int:
     """An exchange position the client named, if it is one of this call's; else ``default``."""
     return index if index is not None and start <= index < end else default
-
-
-def _complete(chunk: list[Item], got: list[ItemResult]) -> list[ItemResult]:
-    """One result per item whatever the client returned."""
-    ids = {i.id for i in chunk}
-    by_id = {r.item_id: r for r in got if r.item_id in ids}
-    return [by_id.get(i.id) or ItemResult(i.id, RETRY, code="no_result", message="The vendor client returned no "
-                                          "result for this item.") for i in chunk]
 
 
 def _update_circuit(account: VendorAccount, outage: bool, last) -> None:

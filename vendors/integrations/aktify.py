@@ -43,10 +43,8 @@ from typing import Any
 
 from campaigns.requirements import PHONE, Requirement
 
-from .base import (
-    ACCEPTED, REJECTED, RETRY, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError,
-    mapping_error,
-)
+from .base import ACCEPTED, REJECTED, RETRY, DemoSetup, Item, ItemResult, Unsendable, VendorClient, mapping_error
+from .batching import send_unique
 
 US_STATE_CODES = frozenset(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
@@ -60,11 +58,6 @@ END_CONTACT_LIMIT = 50
 def e164(number: Any) -> str:
     """A lead's number (stored as E.164 text) as text; "" when empty."""
     return str(number) if number else ""
-
-
-def is_valid_number(number: Any, as_text: str) -> bool:
-    """Worth sending: E.164 text (one malformed number would fail the whole end-contact request)."""
-    return bool(E164.match(as_text))
 
 
 def has_region_or_zip(lead) -> bool:
@@ -104,22 +97,15 @@ def vendor_message(client: VendorClient, response) -> str:
     return client.redact(str(message))
 
 
-class LeadNotSendable(Exception):
-    """The lead cannot meet the contract; rejected before any request."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 class AktifyClient(VendorClient):
     kind = "aktify"
     label = "Aktify"
     seed = "000_1dab39cd77a6a77e.txt"
+    operations = ("push", "end_contact", "dnc")
     max_batch = 1                        # create lead is single-item
     batch_sizes = {"end_contact": END_CONTACT_LIMIT, "dnc": END_CONTACT_LIMIT}   # numbers per request
     needs_destination_secret = True      # the x-api-key names one campaign
+    secret_name = "API key (x-api-key)"
     required_credentials = ()
     remote_ref_label = "Aktify campaign (label only: the API key selects the campaign)"
     default_base_url = "https://api.aktify.io"
@@ -157,9 +143,17 @@ class AktifyClient(VendorClient):
         return errors
 
     # ---- the one mapping from a Lead to the vendor payload --------------------
+    def payload(self, operation: str, item: Item) -> dict[str, Any] | str:
+        """push: the CreateLead body; end_contact and dnc: the lead's E.164 number."""
+        if operation == "push":
+            return self.lead_payload(item)
+        number = e164(item.lead.phone)
+        if not E164.match(number):      # one malformed number would fail the whole request
+            raise Unsendable("invalid", f"{number or 'An empty number'} is not an E.164 number.")
+        return number
+
     def lead_payload(self, item: Item) -> dict[str, Any]:
-        """The CreateLead body for one item. Raises ValueError (code, message) when the
-        lead cannot satisfy the contract, so no request is sent for it."""
+        """The CreateLead body for one item."""
         lead = item.lead
         payload: dict[str, Any] = {"phoneNumber": e164(lead.phone)}
         region = (lead.region or "").strip().upper()
@@ -170,7 +164,7 @@ class AktifyClient(VendorClient):
             payload["zipCode"] = zip_code
         if not has_region_or_zip(lead):  # intake refuses such leads (REGION_OR_ZIP); older ones end here
             shown = f"region {lead.region!r} is not a US state code and " if lead.region else ""
-            raise LeadNotSendable("missing_region",
+            raise Unsendable("missing_region",
                                   f"Aktify needs a US state code (region) or a zip code; {shown}the lead has no zip code.")
         optional = {
             "email": lead.email,
@@ -195,35 +189,16 @@ class AktifyClient(VendorClient):
     def headers(self) -> dict[str, str]:
         return {"x-api-key": self.secret, "Accept": "application/json"}
 
-    def missing_key(self, items: list[Item]) -> list[ItemResult] | None:
-        if self.secret:
-            return None
-        return [ItemResult(i.id, REJECTED, code="unauthorized",
-                           message="This destination has no Aktify API key (x-api-key); set its secret.")
-                for i in items]
-
     # ---- operations -------------------------------------------------------------
-    def push(self, items: list[Item]) -> list[ItemResult]:
-        missing = self.missing_key(items)
-        if missing:
-            return missing
-        results: list[ItemResult] = []
-        for index, item in enumerate(items):
-            try:
-                payload = self.lead_payload(item)
-            except LeadNotSendable as exc:
-                results.append(ItemResult(item.id, REJECTED, code=exc.code, message=exc.message))
-                continue
-            try:
-                response = self.send("POST", "/api/v1/leads", json_body=payload, headers=self.headers())
-            except VendorError as error:
-                # The vendor is refusing or unreachable: don't hammer it with the rest.
-                results.extend(self.fail_all(items[index:], error))
-                break
-            results.append(self._create_result(item, payload, response))
-        return results
+    def send_items(self, operation: str, ready: list[tuple[Item, Any]]):
+        if operation == "push":
+            return super().send_items(operation, ready)
+        return send_unique(ready, self._end_contact_chunk if operation == "end_contact" else self._dnc_chunk)
 
-    def _create_result(self, item: Item, payload: dict, response) -> ItemResult:
+    def request(self, operation: str, item: Item, payload: dict[str, Any]):
+        return self.send("POST", "/api/v1/leads", json_body=payload, headers=self.headers())
+
+    def parse(self, operation: str, item: Item, payload: dict[str, Any], response) -> ItemResult:
         status = response.status_code
         if 200 <= status < 300:
             body = self.json_or_none(response)
@@ -238,58 +213,6 @@ class AktifyClient(VendorClient):
         if status == 404:
             return ItemResult(item.id, REJECTED, code="not_found", message=message, http_status=status)
         return ItemResult(item.id, REJECTED, code="vendor_error", message=message, http_status=status)
-
-    def end_contact(self, items: list[Item]) -> list[ItemResult]:
-        return self._by_number(items, self._end_contact_chunk)
-
-    def dnc(self, items: list[Item]) -> list[ItemResult]:
-        return self._by_number(items, self._dnc_chunk)
-
-    def _by_number(self, items: list[Item], send_chunk) -> list[ItemResult]:
-        """Group items by unique E.164 number, send chunks of ≤ 50, map answers back."""
-        missing = self.missing_key(items)
-        if missing:
-            return missing
-        results: dict[int, ItemResult] = {}
-        numbers: dict[str, list[Item]] = {}
-        for item in items:
-            number = e164(item.lead.phone)
-            if not is_valid_number(item.lead.phone, number):
-                results[id(item)] = ItemResult(item.id, REJECTED, code="invalid",
-                                               message=f"{number or 'An empty number'} is not an E.164 number.")
-            else:
-                numbers.setdefault(number, []).append(item)
-        unique = list(numbers)
-        answered: dict[str, ItemResult] = {}
-        try:
-            for start in range(0, len(unique), END_CONTACT_LIMIT):
-                self._send_isolating_bad(unique[start:start + END_CONTACT_LIMIT], send_chunk, answered)
-        except VendorError as error:
-            # The whole call failed (401, 5xx, timeout): the numbers not yet answered share
-            # that result, and no further chunk is sent.
-            status = REJECTED if error.permanent else RETRY
-            for number in unique:
-                answered.setdefault(number, ItemResult(0, status, code=error.code, message=error.message,
-                                                       http_status=error.http_status, retry_after=error.retry_after))
-        for number, result in answered.items():
-            for item in numbers[number]:
-                results[id(item)] = ItemResult(item.id, result.status, result.remote_ref, result.code,
-                                               result.message, result.http_status, result.retry_after)
-        return [results[id(item)] for item in items]
-
-    def _send_isolating_bad(self, chunk: list[str], send_chunk, answered: dict[str, ItemResult]) -> None:
-        """Send one chunk and record {number: result} in ``answered``. The whole request
-        fails on one malformed number, so a 400 on a chunk of several numbers is resent
-        number by number. ``send_chunk`` returns {number: result}, or one ItemResult when
-        the vendor refused the whole chunk (400)."""
-        outcome = send_chunk(chunk)
-        if isinstance(outcome, dict):
-            answered.update(outcome)
-        elif len(chunk) == 1:                           # 400: this number is the bad one
-            answered[chunk[0]] = outcome
-        else:                                           # 400 for the whole chunk: find the bad one(s)
-            for number in chunk:
-                self._send_isolating_bad([number], send_chunk, answered)
 
     def _bad_request(self, response) -> ItemResult:
         return ItemResult(0, REJECTED, code="invalid", message=vendor_message(self, response),
@@ -330,10 +253,3 @@ class AktifyClient(VendorClient):
             message = vendor_message(self, response)
             return {n: ItemResult(0, REJECTED, code="vendor_error", message=message, http_status=status) for n in chunk}
         return {n: ItemResult(0, ACCEPTED, remote_ref=n, http_status=status) for n in chunk}
-
-    def check_connection(self) -> ConnectionReport:
-        if self.destination is not None and not self.secret:
-            return ConnectionReport(False, "This destination has no Aktify API key (x-api-key); nothing was sent.")
-        return ConnectionReport(True, "Aktify offers no call that checks an API key without creating leads, "
-                                      "end-contacts or DNC entries; nothing was sent. Keys are per campaign "
-                                      "(the destination's secret).")

@@ -15,21 +15,17 @@ secrets removed, for the pipeline to store as delivery attempts.
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import json
 import logging
-import os
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
-from urllib.parse import quote, quote_plus
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from campaigns.requirements import PHONE, Requirement
+
+from .transport import http_session, parse_retry_after, register_secrets, secret_forms
 
 if TYPE_CHECKING:  # pragma: no cover
     from campaigns.models import Lead
@@ -132,85 +128,13 @@ class VendorError(Exception):
         self.body = body
 
 
-# -- secrets never reach a log -------------------------------------------------
-# urllib3 logs each request line (path and query) at DEBUG; some vendors put secrets
-# there (a token in the path, a ?key= query). Every client registers
-# its secrets here and a filter on the HTTP library's loggers replaces them.
-_known_secrets: set[str] = set()
-_known_lock = threading.Lock()
+class Unsendable(Exception):
+    """An item this vendor cannot take as it is (``VendorClient.payload``): rejected before any request."""
 
-
-def _secret_forms(value: str) -> set[str]:
-    return {value, quote(value, safe=""), quote_plus(value)}
-
-
-def redact_known(text: str) -> str:
-    with _known_lock:
-        secrets = sorted(_known_secrets, key=len, reverse=True)
-    for value in secrets:
-        if value in text:
-            text = text.replace(value, "***")
-    return text
-
-
-class RedactSecretsFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not _known_secrets:
-            return True
-        if record.args:
-            args = record.args if isinstance(record.args, tuple) else (record.args,)
-            record.args = tuple(redact_known(a) if isinstance(a, str) else a for a in args)
-        if isinstance(record.msg, str):
-            record.msg = redact_known(record.msg)
-        return True
-
-
-_redact_filter = RedactSecretsFilter()
-for _name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
-    if not any(isinstance(f, RedactSecretsFilter) for f in logging.getLogger(_name).filters):
-        logging.getLogger(_name).addFilter(_redact_filter)
-
-
-# -- one requests.Session per process (per thread: Session is not thread-safe) --
-_local = threading.local()
-
-
-def http_session() -> requests.Session:
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=20, pool_maxsize=20, max_retries=0)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.headers["User-Agent"] = "LeadHub/1.0"
-        if not urllib.request.getproxies():
-            # With ``trust_env`` requests scans the whole environment for proxy settings on every
-            # request (a tenth of a single-item vendor's worker CPU) and adds credentials from
-            # ~/.netrc to requests that carry none. Without a proxy configured, the CA bundle is
-            # read from the environment once here and ~/.netrc is never read. With one (HTTP(S)_PROXY,
-            # NO_PROXY), requests keeps reading them per request.
-            session.trust_env = False
-            session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        _local.session = session
-    return session
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 # Lead attributes a destination may map into a vendor's extra-data field.
@@ -252,11 +176,20 @@ class DemoSetup:
 
 class VendorClient:
     """A vendor's contract. The class attributes describe the vendor to the rest of LeadHub
-    (the registry, the admin's help texts, checks, the demo, the pipeline)."""
+    (the registry, the admin's help texts, checks, the demo, the pipeline).
+
+    The pipeline is fixed here, once (:meth:`run`): chunk per operation, check the set-up,
+    build each item's payload (``payload``; :class:`Unsendable` rejects an item), send
+    (``send_items``: by default one request per item, ``request`` then ``parse``), and give
+    every item exactly one result. A whole-call failure (:class:`VendorError`) ends the
+    call: the items not yet answered share its result and no further request is made.
+    """
 
     kind: ClassVar[str] = ""                 # the registry key, stored in VendorAccount.kind
     label: ClassVar[str] = ""                # how staff and partners see the vendor
     seed: ClassVar[str] = ""                 # the seed file this client implements
+    # the operations the vendor has a call for; the pipeline records the others ``unsupported``
+    operations: ClassVar[tuple[str, ...]] = ("push",)
     max_batch: ClassVar[int] = 1             # items one push call carries (1 for single-item vendors)
     # items one call of another operation carries, where it differs from max_batch
     batch_sizes: ClassVar[dict[str, int]] = {}
@@ -264,8 +197,10 @@ class VendorClient:
     # the call itself; False when LeadHub must hold the push until the window opens.
     schedules_calls: ClassVar[bool] = False
     needs_destination_secret: ClassVar[bool] = False
+    secret_name: ClassVar[str] = "secret"    # what the destination's secret is, in "has no …" messages
     required_credentials: ClassVar[tuple[str, ...]] = ()
     remote_ref_label: ClassVar[str] = "Vendor campaign id"
+    needs_remote_ref: ClassVar[bool] = False  # every call names the destination's remote_ref
     default_base_url: ClassVar[str] = ""
     # admin help: what the account's base URL is, and what the destination's secret holds
     base_url_help: ClassVar[str] = ""
@@ -298,58 +233,151 @@ class VendorClient:
         self.exchanges: list[Exchange] = []
         # set by the pipeline: stores an item's call_ref before the vendor can act on the request
         self.on_call_ref: Callable[[list[Item]], None] | None = None
-        with _known_lock:
-            for value in self.secrets():
-                if len(value) >= 4:
-                    _known_secrets.update(_secret_forms(value))
+        register_secrets(self.secrets())
 
-    # ---- operations (override what the vendor offers) -----------------------
-    def push(self, items: list[Item]) -> list[ItemResult]:
-        raise NotImplementedError
+    # ---- what the vendor can do ---------------------------------------------
+    @classmethod
+    def supports(cls, operation: str) -> bool:
+        """Whether the vendor has a call for ``operation`` (push, end_contact, dnc, erase). The
+        pipeline records the others ``unsupported`` when it plans them, so staff and partners see
+        at once which vendors cannot be told."""
+        return operation in cls.operations
 
-    def end_contact(self, items: list[Item]) -> list[ItemResult]:
-        return self.unsupported(items, WITHDRAWAL_WORDS["end_contact"])
+    @classmethod
+    def unsupported_message(cls, operation: str) -> str:
+        return f"{cls.label} has no API for {WITHDRAWAL_WORDS[operation]}."
 
-    def dnc(self, items: list[Item]) -> list[ItemResult]:
-        return self.unsupported(items, WITHDRAWAL_WORDS["dnc"])
+    @classmethod
+    def batch_size(cls, operation: str) -> int:
+        """How many items one call of ``operation`` (push, end_contact, dnc, erase) carries."""
+        return cls.batch_sizes.get(operation, cls.max_batch)
 
-    def erase(self, items: list[Item]) -> list[ItemResult]:
-        return self.unsupported(items, WITHDRAWAL_WORDS["erase"])
-
-    def outcomes(self, items: list[Item]) -> list[CallOutcome]:
-        """Read back what the vendor did with leads it holds (``items`` carry its ``remote_ref``).
-        A client offers this by overriding it; ``vendors.outcomes`` calls it on a schedule."""
-        raise NotImplementedError
+    @classmethod
+    def chunks(cls, operation: str, items: list[Item]) -> list[list[Item]]:
+        """Items in calls of about ``batch_size(operation)``, never splitting the items of one
+        earlier request (one ``call_ref``): a retry is the same request to the vendor."""
+        size = max(1, cls.batch_size(operation))
+        units: dict[str | int, list[Item]] = {}
+        for item in items:
+            units.setdefault(item.call_ref or item.id, []).append(item)
+        chunks: list[list[Item]] = []
+        chunk: list[Item] = []
+        for unit in units.values():
+            if chunk and len(chunk) + len(unit) > size:
+                chunks.append(chunk)
+                chunk = []
+            chunk += unit
+        if chunk:
+            chunks.append(chunk)
+        return chunks
 
     @classmethod
     def reads_outcomes(cls) -> bool:
         return cls.outcomes is not VendorClient.outcomes
 
     @classmethod
-    def supports(cls, operation: str) -> bool:
-        """Whether the vendor has a call for a withdrawal ``operation`` (end_contact, dnc,
-        erase): a client offers one by overriding the method of that name. The pipeline
-        records the others ``unsupported`` when it plans them, so staff and partners see
-        at once which vendors cannot be told."""
-        return getattr(cls, operation) is not getattr(VendorClient, operation)
-
-    @classmethod
-    def unsupported_message(cls, operation: str) -> str:
-        return f"{cls.label} has no API for {WITHDRAWAL_WORDS[operation]}."
-
-    def check_connection(self) -> ConnectionReport:
-        return ConnectionReport(True, f"{self.label} offers no call that checks credentials without changing data; "
-                                      "nothing was sent.")
-
-    @classmethod
     def validate_settings(cls, settings: dict[str, Any]) -> dict[str, str]:
         """Errors in a destination's ``settings`` as {key: message}; {} when valid."""
         return {}
 
-    @classmethod
-    def batch_size(cls, operation: str) -> int:
-        """How many items one call of ``operation`` (push, end_contact, dnc, erase) carries."""
-        return cls.batch_sizes.get(operation, cls.max_batch)
+    # ---- the pipeline ---------------------------------------------------------
+    def push(self, items: list[Item]) -> list[ItemResult]:
+        return self.run("push", items)
+
+    def end_contact(self, items: list[Item]) -> list[ItemResult]:
+        return self.run("end_contact", items)
+
+    def dnc(self, items: list[Item]) -> list[ItemResult]:
+        return self.run("dnc", items)
+
+    def erase(self, items: list[Item]) -> list[ItemResult]:
+        return self.run("erase", items)
+
+    def run(self, operation: str, items: list[Item]) -> list[ItemResult]:
+        """One result per item, in order. Never raises for one item; a whole-call failure ends the
+        call and the items not yet answered share its result."""
+        if not self.supports(operation):
+            return [ItemResult(i.id, UNSUPPORTED, code="unsupported", message=self.unsupported_message(operation))
+                    for i in items]
+        error = self.setup_error()
+        results: dict[int, ItemResult] = {}
+        for chunk in self.chunks(operation, items) if error is None else ():
+            ready: list[tuple[Item, Any]] = []
+            for item in chunk:
+                try:
+                    ready.append((item, self.payload(operation, item)))
+                except Unsendable as exc:
+                    results[item.id] = ItemResult(item.id, REJECTED, code=exc.code, message=exc.message)
+            try:
+                for result in self.send_items(operation, ready) if ready else ():
+                    results[result.item_id] = result
+            except VendorError as exc:
+                error = exc
+                break
+        if error is not None:
+            results.update((r.item_id, r) for r in self.fail_all([i for i in items if i.id not in results], error))
+        return self.complete(items, results.values())
+
+    @staticmethod
+    def complete(items: list[Item], results: Iterable[ItemResult]) -> list[ItemResult]:
+        """Exactly one result per item, in the items' order, whatever a client returned."""
+        by_id = {r.item_id: r for r in results}
+        return [by_id.get(i.id) or ItemResult(i.id, RETRY, code="no_result", message="The vendor client returned "
+                                              "no result for this item.") for i in items]
+
+    def setup_error(self, *, account_only: bool = False) -> VendorError | None:
+        """What stops every call of this client (a credential, the base URL, the destination's
+        secret or remote ref missing) as the permanent error each item gets; None when it can send."""
+        missing = [k for k in self.required_credentials if not self.credentials.get(k)]
+        if missing:
+            return VendorError(f"This {self.label} account has no {', '.join(missing)} credential.",
+                               permanent=True, code="unauthorized")
+        if not self.base_url:
+            return VendorError(f"This {self.label} account has no base URL: set {self.base_url_help}.",
+                               permanent=True, code="invalid")
+        if account_only or self.destination is None:
+            return None
+        if self.needs_destination_secret and not self.secret:
+            return VendorError(f"This destination has no {self.label} {self.secret_name}; set its secret.",
+                               permanent=True, code="unauthorized")
+        if self.needs_remote_ref and not str(self.remote_ref).strip():
+            return VendorError(f"This destination has no {self.remote_ref_label[0].lower()}{self.remote_ref_label[1:]} "
+                               "(remote ref).", permanent=True, code="invalid")
+        return None
+
+    def payload(self, operation: str, item: Item) -> Any:
+        """The payload hook: what the vendor is sent for ``item``. Raise :class:`Unsendable` when
+        the item cannot meet the contract, so that no request carries it."""
+        return None
+
+    def send_items(self, operation: str, ready: list[tuple[Item, Any]]) -> Iterable[ItemResult]:
+        """Send (item, payload) pairs and yield their results. The default: one request per item
+        (``request``), read by ``parse``. Batch operations override this."""
+        for item, payload in ready:
+            first = len(self.exchanges)
+            result = self.parse(operation, item, payload, self.request(operation, item, payload))
+            if result.sent_in is None and len(self.exchanges) > first:
+                result.sent_in, result.decided_by = first, self.last_exchange()
+            yield result
+
+    def request(self, operation: str, item: Item, payload: Any) -> requests.Response:
+        raise NotImplementedError
+
+    def parse(self, operation: str, item: Item, payload: Any, response: requests.Response) -> ItemResult:
+        """The reply hook: one answer as the item's result."""
+        raise NotImplementedError
+
+    def outcomes(self, items: list[Item]) -> list[CallOutcome]:
+        """Read back what the vendor did with leads it holds (``items`` carry its ``remote_ref``).
+        A client offers this by overriding it; ``vendors.outcomes`` calls it on a schedule."""
+        raise NotImplementedError
+
+    def check_connection(self) -> ConnectionReport:
+        error = self.setup_error()
+        if error is not None:
+            return ConnectionReport(False, f"{error.message} Nothing was sent.")
+        return ConnectionReport(True, f"{self.label} offers no call that checks credentials without changing data; "
+                                      "nothing was sent.")
 
     # ---- helpers ------------------------------------------------------------
     def fix_call_ref(self, items: list[Item], ref: str) -> None:
@@ -364,11 +392,6 @@ class VendorClient:
         if self.on_call_ref is not None:
             self.on_call_ref(items)
 
-    def unsupported(self, items: list[Item], what: str) -> list[ItemResult]:
-        """One ``unsupported`` result per item: "<label> has no API for <what>."."""
-        return [ItemResult(i.id, UNSUPPORTED, code="unsupported",
-                           message=f"{self.label} has no API for {what}.") for i in items]
-
     def secrets(self) -> list[str]:
         values = [v for v in self.credentials.values() if isinstance(v, str) and v]
         if self.secret:
@@ -379,7 +402,7 @@ class VendorClient:
         """Replace this client's secrets (raw and URL-encoded) with ***."""
         for value in self.secrets():
             if len(value) >= 4:
-                for form in sorted(_secret_forms(value), key=len, reverse=True):
+                for form in sorted(secret_forms(value), key=len, reverse=True):
                     text = text.replace(form, "***")
         return text
 

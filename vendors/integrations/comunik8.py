@@ -60,8 +60,7 @@ from django.utils import timezone
 from campaigns.requirements import PHONE, Requirement
 
 from .base import (
-    ACCEPTED, REJECTED, RETRY, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError,
-    mapping_error,
+    ACCEPTED, REJECTED, RETRY, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError, mapping_error,
 )
 
 MOBILE_FORMATS = ("e164", "national")
@@ -87,10 +86,12 @@ class Comunik8Client(VendorClient):
     kind = "comunik8"
     label = "Comunik8"
     seed = "002_4225819f1990393e.txt"
+    operations = ("push", "end_contact")
     max_batch = 1
     schedules_calls = True               # the calling window / start time travels with the lead
     required_credentials = ("api_key",)
     remote_ref_label = "Lead type"
+    needs_remote_ref = True
     default_base_url = ""                # one host per customer
     base_url_help = "the customer's own host (no default)"
     demo = DemoSetup("cover", credentials={"api_key": "demo-comunik8-key"}, remote_ref="home-cover")
@@ -125,7 +126,6 @@ class Comunik8Client(VendorClient):
                 errors["data_fields"] = problem
         return errors
 
-    # ---- secrets: the key is in the URL, so redact its encoded forms too -------
     # ---- mapping ----------------------------------------------------------------
     def mobile(self, number: Any) -> str:
         e164 = text_value(number)
@@ -166,43 +166,17 @@ class Comunik8Client(VendorClient):
             payload["test"] = True
         return payload
 
-    def params(self) -> dict[str, str]:
-        return {"key": self.credentials.get("api_key", "")}
+    def payload(self, operation: str, item: Item) -> dict[str, Any]:
+        if operation == "push":
+            return self.lead_payload(item)
+        return {"type": self.remote_ref, "mobile": self.mobile(item.lead.phone)}
 
-    def missing_setup(self, items: list[Item]) -> list[ItemResult] | None:
-        if not self.credentials.get("api_key"):
-            message = "This Comunik8 account has no api_key credential."
-        elif not self.remote_ref:
-            message = "This destination has no Comunik8 lead type (remote_ref)."
-        else:
-            return None
-        return [ItemResult(i.id, REJECTED, code="unauthorized" if "api_key" in message else "invalid",
-                           message=message) for i in items]
+    def request(self, operation: str, item: Item, payload: dict[str, Any]):
+        path = ADD_PATH if operation == "push" else CANCEL_PATH
+        return self.send("POST", path, params={"key": self.credentials.get("api_key", "")}, json_body=payload)
 
-    # ---- operations ---------------------------------------------------------------
-    def push(self, items: list[Item]) -> list[ItemResult]:
-        return self._each(items, self._add_one)
-
-    def end_contact(self, items: list[Item]) -> list[ItemResult]:
-        return self._each(items, self._cancel_one)
-
-    def _each(self, items: list[Item], one) -> list[ItemResult]:
-        missing = self.missing_setup(items)
-        if missing:
-            return missing
-        results: list[ItemResult] = []
-        for index, item in enumerate(items):
-            try:
-                results.append(one(item))
-            except VendorError as error:
-                # Refused or unreachable: the rest would get the same answer.
-                results.extend(self.fail_all(items[index:], error))
-                break
-        return results
-
-    def _add_one(self, item: Item) -> ItemResult:
-        payload = self.lead_payload(item)
-        response = self.send("POST", ADD_PATH, params=self.params(), json_body=payload)
+    # ---- answers --------------------------------------------------------------------
+    def parse(self, operation: str, item: Item, payload: dict[str, Any], response) -> ItemResult:
         body = self.json_or_none(response)
         status = response.status_code
         if status == 400:
@@ -210,6 +184,12 @@ class Comunik8Client(VendorClient):
         if not (200 <= status < 300) or not isinstance(body, dict):
             return ItemResult(item.id, REJECTED, code="vendor_error", http_status=status,
                               message=self.redact((response.text or f"HTTP {status}")[:300]))
+        if operation == "push":
+            return self._added(item, payload, body, response)
+        return self._cancelled(item, payload["mobile"], body, response)
+
+    def _added(self, item: Item, payload: dict[str, Any], body: dict, response) -> ItemResult:
+        status = response.status_code
         if payload.get("test"):
             if body.get("test") == "ok":
                 return ItemResult(item.id, ACCEPTED, code="test_ok", http_status=status,
@@ -244,17 +224,8 @@ class Comunik8Client(VendorClient):
             message = (response.text or "HTTP 400").strip()[:300]
         return ItemResult(item.id, REJECTED, code="invalid", message=self.redact(message), http_status=400)
 
-    def _cancel_one(self, item: Item) -> ItemResult:
-        mobile = self.mobile(item.lead.phone)
-        response = self.send("POST", CANCEL_PATH, params=self.params(),
-                             json_body={"type": self.remote_ref, "mobile": mobile})
-        body = self.json_or_none(response)
+    def _cancelled(self, item: Item, mobile: str, body: dict, response) -> ItemResult:
         status = response.status_code
-        if status == 400:
-            return self._field_errors(item, body, response)
-        if not (200 <= status < 300) or not isinstance(body, dict):
-            return ItemResult(item.id, REJECTED, code="vendor_error", http_status=status,
-                              message=self.redact((response.text or f"HTTP {status}")[:300]))
         if body.get("cancelled") is True:
             return ItemResult(item.id, ACCEPTED, remote_ref=mobile, http_status=status)
         warning = str(body.get("warning") or "")
@@ -273,16 +244,15 @@ class Comunik8Client(VendorClient):
 
     def check_connection(self) -> ConnectionReport:
         """Send a made-up lead in test mode: validated, never saved."""
-        if not self.credentials.get("api_key"):
-            return ConnectionReport(False, "This Comunik8 account has no api_key credential; nothing was sent.")
-        if not self.base_url:
-            return ConnectionReport(False, "Comunik8 has no default host: set this account's base URL.")
+        error = self.setup_error(account_only=True)
+        if error is not None:
+            return ConnectionReport(False, f"{error.message} Nothing was sent.")
         lead_type = self.remote_ref or "leadhub-connection-check"
         payload = {"email": "connection-check@example.com", "first_name": "LeadHub", "surname": "Connection check",
                    "mobile": self.mobile("+447700900000"), "type": lead_type, "test": True}
         call = "POST /lead/add (test mode: nothing saved)"
         try:
-            response = self.send("POST", ADD_PATH, params=self.params(), json_body=payload)
+            response = self.request("push", None, payload)
         except VendorError as error:
             return ConnectionReport(False, error.message, error.http_status, call)
         body = self.json_or_none(response)

@@ -60,24 +60,28 @@ Points of the contract that are easy to get wrong:
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from campaigns.requirements import PHONE, Requirement
 
-from .base import (
-    ACCEPTED, REJECTED, RETRY, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError,
-)
-
-log = logging.getLogger(__name__)
+from .base import ACCEPTED, REJECTED, RETRY, DemoSetup, Item, ItemResult, Unsendable, VendorClient, VendorError
+from .batching import entries_for
 
 MAX_SCHEDULE_AHEAD = dt.timedelta(days=7)
 CAMPAIGN_STATUSES = ("RUNNING", "STOPPED", "PAUSED", "PURGED")
 CUSTOMER_ID_LEAD_FIELDS = ("external_id", "id")
 # Whole-call 400 messages that mean "the campaign does not take customers now".
 CAMPAIGN_REFUSALS = ("has stopped", "has not started", "not a dynamic campaign", "not enabled")
+# words of a customer's 4xx entry in the 207 answer -> its result
+SCHEDULE_ANSWERS = (("in the past", (RETRY, "schedule_in_past")), ("outside the campaign schedule",
+                    (REJECTED, "outside_schedule")), ("7 days", (REJECTED, "schedule_too_far_ahead")))
+
+
+def refusal_code(message: str) -> str:
+    """A 400's code: ``campaign_not_running`` when the campaign takes no customers now, else ``invalid``."""
+    return "campaign_not_running" if any(word in message.lower() for word in CAMPAIGN_REFUSALS) else "invalid"
 
 
 def schedule_text(when: dt.datetime) -> str:
@@ -106,16 +110,15 @@ def customer_id_for(lead, settings: dict[str, Any]) -> str:
 
 
 def customer_item(item: Item, settings: dict[str, Any], now: dt.datetime) -> dict[str, str]:
-    """The one mapping from a lead to an 8x8 ``CustomerItem``. Raises ValueError(code, message)
-    when the lead cannot be sent, so that no request carries it."""
+    """The one mapping from a lead to an 8x8 ``CustomerItem``."""
     customer_id = item.remote_ref or customer_id_for(item.lead, settings)
     field = settings.get("customer_id_field") or "external_id"
     if not customer_id:
-        raise ValueError("missing_customer_id",
+        raise Unsendable("missing_customer_id",
                          f"The lead has no 8x8 Local CRM account number (looked in {field}); 8x8 can only "
                          "queue customers that already exist in its Local CRM.")
     if not customer_id.isdigit():
-        raise ValueError("invalid", f"8x8 customer-id must be the numeric Local CRM account number; "
+        raise Unsendable("invalid", f"8x8 customer-id must be the numeric Local CRM account number; "
                                     f"{field} is {customer_id!r}.")
     body = {"customer-id": customer_id}
     when = item.contact_at
@@ -123,7 +126,7 @@ def customer_item(item: Item, settings: dict[str, Any], now: dt.datetime) -> dic
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.timezone.utc)
         if when - now > MAX_SCHEDULE_AHEAD:
-            raise ValueError("schedule_too_far_ahead",
+            raise Unsendable("schedule_too_far_ahead",
                              f"8x8 accepts a schedule-date-time at most 7 days ahead; this lead is due "
                              f"{schedule_text(when)}. Push it again within 7 days of that time.")
         if when > now:
@@ -151,14 +154,8 @@ def item_result(item: Item, answer: dict[str, Any], customer_id: str) -> ItemRes
     if status is None or status >= 500:
         return ItemResult(item.id, RETRY, code="vendor_unavailable",
                           message=message or "8x8 gave no status for this customer.", http_status=status)
-    if "in the past" in lowered:
-        code, result = "schedule_in_past", RETRY
-    elif "outside the campaign schedule" in lowered:
-        code, result = "outside_schedule", REJECTED
-    elif "7 days" in lowered:
-        code, result = "schedule_too_far_ahead", REJECTED
-    else:  # invalid date format, invalid customer-id, anything new
-        code, result = "invalid", REJECTED
+    # invalid date format, invalid customer-id, anything new: invalid
+    result, code = next((found for words, found in SCHEDULE_ANSWERS if words in lowered), (REJECTED, "invalid"))
     return ItemResult(item.id, result, code=code, message=message, http_status=status)
 
 
@@ -174,12 +171,15 @@ class EightByEightClient(VendorClient):
     kind = "eightbyeight"
     label = "8x8 Dynamic Campaigns"
     seed = "003_49fa9a8e5576b093.txt"
+    operations = ("push", "end_contact")
     max_batch = 100                      # the seed sets no per-call limit; see the module docstring
     schedules_calls = True               # the calling window / start time travels with the lead
     required_credentials = ("tenant_id", "token")
     remote_ref_label = "8x8 campaign id"
+    needs_remote_ref = True
     default_base_url = ""                # regional servers: always per account
-    base_url_help = "the account's regional server, ending in /api/tstats/campaigns (no default)"
+    base_url_help = ("the account's regional server, ending in /api/tstats/campaigns (no default), e.g. "
+                     "https://vcc-na1.8x8.com/api/tstats/campaigns")
     # a LeadHub campaign's status, mirrored at the vendor (set_campaign_status)
     campaign_statuses = {"active": "RUNNING", "paused": "PAUSED", "archived": "STOPPED", "draft": "PAUSED"}
     demo = DemoSetup("solar", path="/api/tstats/campaigns", remote_ref="1001", settings={"customer_id_field": "id"},
@@ -219,20 +219,8 @@ class EightByEightClient(VendorClient):
                                                "\"external_id\", \"id\" or \"metadata.<key>\".")
         return errors
 
-    # ---- helpers --------------------------------------------------------------
     def _auth(self) -> tuple[str, str]:
         return (str(self.credentials.get("tenant_id", "")), str(self.credentials.get("token", "")))
-
-    def _config_error(self) -> VendorError | None:
-        missing = [k for k in self.required_credentials if not self.credentials.get(k)]
-        if missing:
-            return VendorError(f"The 8x8 account has no {', '.join(missing)}.", permanent=True, code="unauthorized")
-        if not self.base_url:
-            return VendorError("The 8x8 account has no base URL: set the regional server, e.g. "
-                               "https://vcc-na1.8x8.com/api/tstats/campaigns.", permanent=True, code="invalid")
-        if self.destination is not None and not self.remote_ref:
-            return VendorError("The destination has no 8x8 campaign id.", permanent=True, code="invalid")
-        return None
 
     def _campaign_path(self) -> str:
         return quote(self.remote_ref.strip(), safe="")
@@ -242,111 +230,52 @@ class EightByEightClient(VendorClient):
         message = body.get("message") if isinstance(body, dict) else None
         return self.redact(str(message or (response.text or "").strip()[:300] or f"HTTP {response.status_code}"))
 
-    @staticmethod
-    def _now() -> dt.datetime:
-        return dt.datetime.now(dt.timezone.utc)
-
     # ---- operations -----------------------------------------------------------
-    def push(self, items: list[Item]) -> list[ItemResult]:
-        results: dict[int, ItemResult] = {}
-        config_error = self._config_error()
-        if config_error:
-            return self.fail_all(items, config_error)
-        now = self._now()
-        to_send: list[tuple[int, Item, dict[str, str]]] = []
-        for index, item in enumerate(items):
-            try:
-                to_send.append((index, item, customer_item(item, self.settings, now)))
-            except ValueError as exc:
-                code, message = exc.args
-                results[index] = ItemResult(item.id, REJECTED, code=code, message=message)
-        for start in range(0, len(to_send), self.max_batch):
-            chunk = to_send[start:start + self.max_batch]
-            for index, result in zip((c[0] for c in chunk), self._push_chunk(chunk)):
-                results[index] = result
-        log.info("8x8 push to campaign %s: %d items, %d accepted", self.remote_ref, len(items),
-                 sum(r.status == ACCEPTED for r in results.values()))
-        return [results[i] for i in range(len(items))]
+    def payload(self, operation: str, item: Item) -> dict[str, str] | str:
+        """push: the CustomerItem; end_contact: the customer-id."""
+        if operation == "push":
+            return customer_item(item, self.settings, dt.datetime.now(dt.timezone.utc))
+        customer_id = item.remote_ref or customer_id_for(item.lead, self.settings)
+        if not customer_id:
+            raise Unsendable("missing_customer_id", "The lead has no 8x8 Local CRM account number to delete.")
+        return customer_id
 
-    def _push_chunk(self, chunk: list[tuple[int, Item, dict[str, str]]]) -> list[ItemResult]:
-        chunk_items = [c[1] for c in chunk]
-        body = [c[2] for c in chunk]
-        try:
-            response = self.send("POST", f"{self._campaign_path()}/customers", json_body=body, auth=self._auth())
-        except VendorError as error:
-            return self.fail_all(chunk_items, error)
+    def send_items(self, operation: str, ready: list[tuple[Item, Any]]):
+        if operation != "push":
+            return super().send_items(operation, ready)
+        items, body = [r[0] for r in ready], [r[1] for r in ready]
+        response = self.send("POST", f"{self._campaign_path()}/customers", json_body=body, auth=self._auth())
         status = response.status_code
         if status == 207 or (200 <= status < 300):
-            return self._parse_multi_status(chunk_items, body, self.json_or_none(response), status)
+            return self._parse_multi_status(items, body, self.json_or_none(response), status)
         message = self._message(response)
-        if status == 400:
-            refused = any(word in message.lower() for word in CAMPAIGN_REFUSALS)
-            code = "campaign_not_running" if refused else "invalid"
-        elif status == 404:
-            code = "not_found"
-        else:
-            code = "invalid"
-        return [ItemResult(i.id, REJECTED, code=code, message=message, http_status=status) for i in chunk_items]
+        code = "not_found" if status == 404 else refusal_code(message) if status == 400 else "invalid"
+        return [ItemResult(i.id, REJECTED, code=code, message=message, http_status=status) for i in items]
 
     def _parse_multi_status(self, items: list[Item], sent: list[dict], answer: Any, status: int) -> list[ItemResult]:
-        if not isinstance(answer, list):
-            # 2xx without a per-item list: the customers were taken, nothing says otherwise
-            return [ItemResult(i.id, ACCEPTED, remote_ref=s["customer-id"], http_status=status)
-                    for i, s in zip(items, sent)]
-        # The answer lists the customers in request order; fall back to matching by id if
-        # the lengths differ (an entry whose id cannot be matched leaves its item unanswered).
-        if len(answer) == len(sent):
-            pairs = list(zip(items, sent, answer))
-        else:
-            by_id: dict[str, list[dict]] = {}
-            for entry in answer:
-                if isinstance(entry, dict):
-                    by_id.setdefault(str(entry.get("customer-id")), []).append(entry)
-            pairs = []
-            for item, sent_item in zip(items, sent):
-                entries = by_id.get(sent_item["customer-id"])
-                pairs.append((item, sent_item, entries.pop(0) if entries else None))
-        results = []
-        for item, sent_item, entry in pairs:
-            if not isinstance(entry, dict):
-                results.append(ItemResult(item.id, RETRY, code="vendor_unavailable", http_status=status,
-                                          message="8x8 answered without a status for this customer."))
-            else:
-                results.append(item_result(item, entry, sent_item["customer-id"]))
-        return results
+        ids = [entry["customer-id"] for entry in sent]
+        if not isinstance(answer, list):  # 2xx without a per-item list: the customers were taken
+            return [ItemResult(i.id, ACCEPTED, remote_ref=c, http_status=status) for i, c in zip(items, ids)]
+        # the customers in request order, else matched by customer-id (an unmatched item has no entry)
+        entries = entries_for(ids, answer, lambda entry: entry.get("customer-id"))
+        return [item_result(item, entry, c) if isinstance(entry, dict) else
+                ItemResult(item.id, RETRY, code="vendor_unavailable", http_status=status,
+                           message="8x8 answered without a status for this customer.")
+                for item, c, entry in zip(items, ids, entries)]
 
-    def end_contact(self, items: list[Item]) -> list[ItemResult]:
-        config_error = self._config_error()
-        if config_error:
-            return self.fail_all(items, config_error)
-        results: list[ItemResult] = []
-        for position, item in enumerate(items):
-            customer_id = item.remote_ref or customer_id_for(item.lead, self.settings)
-            if not customer_id:
-                results.append(ItemResult(item.id, REJECTED, code="missing_customer_id",
-                                          message="The lead has no 8x8 Local CRM account number to delete."))
-                continue
-            try:
-                response = self.send("DELETE", f"{self._campaign_path()}/customers/{quote(customer_id, safe='')}",
-                                     auth=self._auth())
-            except VendorError as error:
-                # 401, 5xx, timeouts concern the whole account: stop, the rest gets the same answer
-                results.extend(self.fail_all(items[position:], error))
-                break
-            status = response.status_code
-            if 200 <= status < 300:
-                results.append(ItemResult(item.id, ACCEPTED, remote_ref=customer_id, http_status=status))
-            elif status == 404:
-                results.append(ItemResult(item.id, ACCEPTED, remote_ref=customer_id, code="not_found",
-                                          message=self._message(response) if response.text else
-                                          "8x8 has no such customer in the campaign: nothing to stop.",
-                                          http_status=status))
-            else:
-                message = self._message(response)
-                refused = any(word in message.lower() for word in CAMPAIGN_REFUSALS)
-                results.append(ItemResult(item.id, REJECTED, code="campaign_not_running" if refused else "invalid",
-                                          message=message, http_status=status))
-        return results
+    def request(self, operation: str, item: Item, customer_id: str):
+        return self.send("DELETE", f"{self._campaign_path()}/customers/{quote(customer_id, safe='')}", auth=self._auth())
+
+    def parse(self, operation: str, item: Item, customer_id: str, response) -> ItemResult:
+        status = response.status_code
+        if 200 <= status < 300:
+            return ItemResult(item.id, ACCEPTED, remote_ref=customer_id, http_status=status)
+        if status == 404:
+            return ItemResult(item.id, ACCEPTED, remote_ref=customer_id, code="not_found", http_status=status,
+                              message=self._message(response) if response.text else
+                              "8x8 has no such customer in the campaign: nothing to stop.")
+        message = self._message(response)
+        return ItemResult(item.id, REJECTED, code=refusal_code(message), message=message, http_status=status)
 
     def set_campaign_status(self, status: str) -> CampaignStatusResult:
         """PATCH /{campaign-id} {status}. Raises VendorError with the vendor's message when 8x8
@@ -355,7 +284,7 @@ class EightByEightClient(VendorClient):
         if status not in CAMPAIGN_STATUSES:
             raise VendorError(f"8x8 campaign status must be one of {', '.join(CAMPAIGN_STATUSES)}; got {status!r}.",
                               permanent=True, code="invalid")
-        config_error = self._config_error()
+        config_error = self.setup_error()
         if config_error:
             raise config_error
         response = self.send("PATCH", self._campaign_path(), json_body={"status": status}, auth=self._auth())
@@ -366,21 +295,6 @@ class EightByEightClient(VendorClient):
             message = self._message(response) if response.text else "The campaign cannot be found."
             raise VendorError(message, permanent=True, http_status=404, code="not_found")
         message = self._message(response)
-        lowered = message.lower()
-        if "transition" in lowered:
-            code = "invalid_transition"
-        elif any(word in lowered for word in CAMPAIGN_REFUSALS):
-            code = "campaign_not_running"
-        else:
-            code = "invalid"
+        code = "invalid_transition" if "transition" in message.lower() else refusal_code(message)
         raise VendorError(message, permanent=True, http_status=code_status, code=code,
                           body=self.redact((response.text or "")[:500]))
-
-    def check_connection(self) -> ConnectionReport:
-        """8x8 offers no read-only call: report the configuration without sending anything."""
-        error = self._config_error()
-        if error is not None:
-            return ConnectionReport(False, f"{error.message} Nothing was sent.")
-        return ConnectionReport(True, "8x8 Dynamic Campaigns has only calls that change a campaign (add or "
-                                      "delete customers, change its status), so nothing was sent. The "
-                                      "credentials are checked by the first push.")

@@ -185,6 +185,7 @@ class PlatformClient(VendorClient):
     kind = "platform"
     label = "ipSCAPE Platform API"
     seed = "001_ade25d08a29a4340"
+    operations = ("push", "end_contact", "erase")
     max_batch = 500                       # the seed gives no bulk limit; see module docstring
     schedules_calls = True               # the calling window / start time travels with the lead
     required_credentials = ("api_key",)
