@@ -244,10 +244,8 @@ def test_the_token_is_redacted_from_recorded_urls_and_logs(make_client, make_lea
     caplog.set_level(logging.DEBUG, logger="vendors")
     client = make_client()
     client.push([Item(id=1, lead=make_lead(campaign))])
-    client.test_call("+14155550123")
     assert [e.url for e in client.exchanges] == [
         sandbox.url("aimylogic") + "/api/calls/campaign/***/addPhones",
-        sandbox.url("aimylogic") + "/api/crmCalls/campaign/***/test/addPhone?phone=14155550123",
     ]
     recorded = json.dumps([e.__dict__ for e in client.exchanges], default=str) + caplog.text
     assert TOKEN not in recorded
@@ -302,22 +300,7 @@ def test_the_sandbox_validates_entries_per_the_seed(entry, problem, sandbox):
     assert answer.json()["type"] == "request.invalid" and problem in answer.json()["message"]
 
 
-# ---- test call, connection ---------------------------------------------------
-def test_it_places_a_test_call_only_when_asked(make_client, sandbox):
-    result = make_client().test_call("+79123456789")
-    [entry] = sandbox.requests("aimylogic")
-    assert (entry["method"], entry["path"], entry["query"], entry["body"]) == (
-        "GET", f"/api/crmCalls/campaign/{TOKEN}/test/addPhone", {"phone": ["79123456789"]}, None)
-    assert set(entry["headers"]) == STANDARD_HEADERS
-    assert result.http_status == 200 and result.body["test"] is True
-
-
-def test_a_refused_test_call_raises_with_the_vendors_words(make_client, sandbox):
-    with pytest.raises(VendorError) as caught:
-        make_client().test_call("")
-    assert caught.value.http_status == 400 and "phone is required" in caught.value.message
-
-
+# ---- connection ---------------------------------------------------------------
 def test_check_connection_sends_nothing(make_client, sandbox):
     report = make_client().check_connection()
     assert report.ok and report.checked_call == "" and "test/addPhone places a real call" in report.message

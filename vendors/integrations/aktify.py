@@ -43,8 +43,9 @@ from typing import Any
 
 from campaigns.requirements import PHONE, Requirement
 
-from .base import ACCEPTED, REJECTED, RETRY, DemoSetup, Item, ItemResult, Unsendable, VendorClient, mapping_error
+from .base import ACCEPTED, REJECTED, RETRY, DemoSetup, Item, ItemResult, Unsendable, VendorClient
 from .batching import send_unique
+from .setting_checks import lead_field_mapping, one_of, text
 
 US_STATE_CODES = frozenset(
     "AL AK AZ AR CA CO CT DE FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY "
@@ -110,6 +111,8 @@ class AktifyClient(VendorClient):
     remote_ref_label = "Aktify campaign (label only: the API key selects the campaign)"
     default_base_url = "https://api.aktify.io"
     secret_help = "the campaign's x-api-key"
+    unchecked = ("Aktify offers no call that checks an API key without creating leads, end-contacts or DNC "
+                 "entries; nothing was sent. Keys are per campaign (the destination's secret).")
     demo = DemoSetup("solar", secret="demo-aktify-key")
 
     SETTINGS = {
@@ -118,29 +121,12 @@ class AktifyClient(VendorClient):
         "default_source": "Text sent as `source` when the lead has none.",
         "metadata_fields": "Extra metadata: {\"metadata key\": \"lead field\"}, e.g. {\"city\": \"city\"}.",
     }
+    setting_checks = {"link_field": one_of(*LINK_FIELDS), "default_source": text,
+                      "metadata_fields": lead_field_mapping("metadata key")}
 
     @classmethod
     def lead_requirements(cls, settings: dict[str, Any]) -> list[Requirement]:
         return [PHONE, REGION_OR_ZIP]
-
-    # ---- settings -------------------------------------------------------------
-    @classmethod
-    def validate_settings(cls, settings: dict[str, Any]) -> dict[str, str]:
-        errors: dict[str, str] = {}
-        if not isinstance(settings, dict):
-            return {"settings": "Must be a JSON object, e.g. {\"link_field\": \"link\"}."}
-        for key in settings:
-            if key not in cls.SETTINGS:
-                errors[key] = f"Unknown Aktify setting. Known settings: {', '.join(sorted(cls.SETTINGS))}."
-        if "link_field" in settings and settings["link_field"] not in LINK_FIELDS:
-            errors["link_field"] = f"Must be \"link\" or \"linkToShorten\", not {settings['link_field']!r}."
-        if "default_source" in settings and not isinstance(settings["default_source"], str):
-            errors["default_source"] = "Must be text."
-        if "metadata_fields" in settings:
-            problem = mapping_error(settings["metadata_fields"], "metadata key")
-            if problem:
-                errors["metadata_fields"] = problem
-        return errors
 
     # ---- the one mapping from a Lead to the vendor payload --------------------
     def payload(self, operation: str, item: Item) -> dict[str, Any] | str:

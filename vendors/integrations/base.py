@@ -137,23 +137,6 @@ class Unsendable(Exception):
         self.message = message
 
 
-# Lead attributes a destination may map into a vendor's extra-data field.
-LEAD_FIELDS = frozenset({
-    "address", "city", "region", "postal_code", "country", "timezone", "external_id", "source", "link",
-    "consent_url", "consent_at", "phone_alt", "first_name", "last_name", "email", "scheduled_at", "created_at",
-})
-
-
-def mapping_error(mapping: Any, key_words: str) -> str | None:
-    """What is wrong with a {vendor key: lead field} setting, or None."""
-    if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
-        return f"Must be an object of {{\"{key_words}\": \"lead field name\"}}."
-    bad = sorted(v for v in mapping.values() if v not in LEAD_FIELDS)
-    if bad:
-        return f"Unknown lead field(s): {', '.join(bad)}. Choose from: {', '.join(sorted(LEAD_FIELDS))}."
-    return None
-
-
 def utc_stamp(value: dt.datetime) -> str:
     """``2020-03-23T00:00:00Z``: UTC, whole seconds (naive values are taken as UTC)."""
     if value.tzinfo is None:
@@ -207,9 +190,11 @@ class VendorClient:
     secret_help: ClassVar[str] = ""
     # the settings schema: each destination setting and what it means (validate_settings checks values)
     SETTINGS: ClassVar[dict[str, str]] = {}
+    setting_checks: ClassVar[dict[str, Callable[[Any], str]]] = {}
     # vendors with campaign control (``set_campaign_status``): LeadHub campaign status -> the vendor's
     campaign_statuses: ClassVar[dict[str, str]] = {}
     demo: ClassVar[DemoSetup | None] = None  # None: seed_demo leaves the vendor out
+    unchecked: ClassVar[str] = ""            # why check_connection sends nothing, where it does not
 
     @classmethod
     def lead_requirements(cls, settings: dict[str, Any]) -> list[Requirement]:
@@ -277,8 +262,19 @@ class VendorClient:
 
     @classmethod
     def validate_settings(cls, settings: dict[str, Any]) -> dict[str, str]:
-        """Errors in a destination's ``settings`` as {key: message}; {} when valid."""
-        return {}
+        """Errors in a destination's ``settings`` as {key: message}; {} when valid: each key must be
+        one of ``SETTINGS``, and pass its check in ``setting_checks`` (value -> problem, or "")."""
+        if not isinstance(settings, dict):
+            return {"settings": f"Must be a JSON object with any of: {', '.join(cls.SETTINGS)}."}
+        errors = {}
+        for key, value in settings.items():
+            check = cls.setting_checks.get(key)
+            problem = (f"Unknown {cls.label.split()[0]} setting; only known settings are accepted. Known settings: "
+                       f"{', '.join(sorted(cls.SETTINGS))}."
+                       if key not in cls.SETTINGS else check(value) if check else "")
+            if problem:
+                errors[key] = problem
+        return errors
 
     # ---- the pipeline ---------------------------------------------------------
     def push(self, items: list[Item]) -> list[ItemResult]:
@@ -376,8 +372,8 @@ class VendorClient:
         error = self.setup_error()
         if error is not None:
             return ConnectionReport(False, f"{error.message} Nothing was sent.")
-        return ConnectionReport(True, f"{self.label} offers no call that checks credentials without changing data; "
-                                      "nothing was sent.")
+        return ConnectionReport(True, self.unchecked or f"{self.label} offers no call that checks credentials "
+                                                       "without changing data; nothing was sent.")
 
     # ---- helpers ------------------------------------------------------------
     def fix_call_ref(self, items: list[Item], ref: str) -> None:

@@ -59,9 +59,8 @@ from django.utils import timezone
 
 from campaigns.requirements import PHONE, Requirement
 
-from .base import (
-    ACCEPTED, REJECTED, RETRY, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError, mapping_error,
-)
+from .base import ACCEPTED, REJECTED, RETRY, ConnectionReport, DemoSetup, Item, ItemResult, VendorClient, VendorError
+from .setting_checks import boolean, lead_field_mapping, one_of, text
 
 MOBILE_FORMATS = ("e164", "national")
 # The seed's /lead/add fields marked "required: yes" that come from the lead (mobile is its phone).
@@ -102,29 +101,12 @@ class Comunik8Client(VendorClient):
         "subtype": "Lead sub-type sent with every lead.",
         "data_fields": "Extra `data` keys: {\"data key\": \"lead field\"}, e.g. {\"address\": \"address\"}.",
     }
+    setting_checks = {"test": boolean, "mobile_format": one_of(*MOBILE_FORMATS), "subtype": text,
+                      "data_fields": lead_field_mapping("data key")}
 
     @classmethod
     def lead_requirements(cls, settings: dict[str, Any]) -> list[Requirement]:
         return REQUIREMENTS
-
-    # ---- settings -------------------------------------------------------------
-    @classmethod
-    def validate_settings(cls, settings: dict[str, Any]) -> dict[str, str]:
-        if not isinstance(settings, dict):
-            return {"settings": "Must be a JSON object, e.g. {\"mobile_format\": \"e164\"}."}
-        errors = {key: f"Unknown Comunik8 setting. Known settings: {', '.join(sorted(cls.SETTINGS))}."
-                  for key in settings if key not in cls.SETTINGS}
-        if "test" in settings and not isinstance(settings["test"], bool):
-            errors["test"] = "Must be true or false."
-        if "mobile_format" in settings and settings["mobile_format"] not in MOBILE_FORMATS:
-            errors["mobile_format"] = f"Must be \"e164\" or \"national\", not {settings['mobile_format']!r}."
-        if "subtype" in settings and not isinstance(settings["subtype"], str):
-            errors["subtype"] = "Must be text."
-        if "data_fields" in settings:
-            problem = mapping_error(settings["data_fields"], "data key")
-            if problem:
-                errors["data_fields"] = problem
-        return errors
 
     # ---- mapping ----------------------------------------------------------------
     def mobile(self, number: Any) -> str:

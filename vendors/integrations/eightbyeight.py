@@ -97,6 +97,17 @@ def customer_id_field(settings: dict[str, Any]) -> str:
     return field if isinstance(field, str) and field else "external_id"
 
 
+def customer_id_field_error(field: Any) -> str:
+    if not isinstance(field, str):
+        return "Must be text such as \"external_id\" or \"metadata.account_no\"."
+    if field.startswith("metadata."):
+        return "" if field[len("metadata."):].strip() else \
+            "Name the metadata key after \"metadata.\", e.g. \"metadata.account_no\"."
+    if field not in CUSTOMER_ID_LEAD_FIELDS:
+        return f"{field!r} is not usable as the 8x8 account number; use \"external_id\", \"id\" or \"metadata.<key>\"."
+    return ""
+
+
 def customer_id_for(lead, settings: dict[str, Any]) -> str:
     """The 8x8 Local CRM account number of ``lead`` ("" when it has none)."""
     field = customer_id_field(settings)
@@ -182,6 +193,8 @@ class EightByEightClient(VendorClient):
                      "https://vcc-na1.8x8.com/api/tstats/campaigns")
     # a LeadHub campaign's status, mirrored at the vendor (set_campaign_status)
     campaign_statuses = {"active": "RUNNING", "paused": "PAUSED", "archived": "STOPPED", "draft": "PAUSED"}
+    unchecked = ("8x8 Dynamic Campaigns has only calls that change a campaign (add or delete customers, change its "
+                 "status), so nothing was sent. The credentials are checked by the first push.")
     demo = DemoSetup("solar", path="/api/tstats/campaigns", remote_ref="1001", settings={"customer_id_field": "id"},
                      credentials={"tenant_id": "demo-tenant", "token": "demo-8x8-token"})
 
@@ -189,6 +202,7 @@ class EightByEightClient(VendorClient):
         "customer_id_field": "Where the 8x8 Local CRM account number (customer-id) comes from: "
                              "\"external_id\" (default), \"id\" or \"metadata.<key>\".",
     }
+    setting_checks = {"customer_id_field": customer_id_field_error}
 
     @classmethod
     def lead_requirements(cls, settings: dict[str, Any]) -> list[Requirement]:
@@ -199,25 +213,6 @@ class EightByEightClient(VendorClient):
             (field,), f"the customer's numeric 8x8 Local CRM account number (customer-id) in {field} "
                       "(8x8 only queues customers that already exist in its Local CRM)",
             check=lambda lead: customer_id_for(lead, {"customer_id_field": field}).isdigit())]
-
-    # ---- settings -------------------------------------------------------------
-    @classmethod
-    def validate_settings(cls, settings: dict[str, Any]) -> dict[str, str]:
-        if not isinstance(settings, dict):
-            return {"settings": "Must be a JSON object, e.g. {\"customer_id_field\": \"metadata.account_no\"}."}
-        errors = {key: f"Unknown 8x8 setting. Known settings: {', '.join(sorted(cls.SETTINGS))}."
-                  for key in settings if key not in cls.SETTINGS}
-        if "customer_id_field" in settings:
-            field = settings["customer_id_field"]
-            if not isinstance(field, str):
-                errors["customer_id_field"] = "Must be text such as \"external_id\" or \"metadata.account_no\"."
-            elif field.startswith("metadata."):
-                if not field[len("metadata."):].strip():
-                    errors["customer_id_field"] = "Name the metadata key after \"metadata.\", e.g. \"metadata.account_no\"."
-            elif field not in CUSTOMER_ID_LEAD_FIELDS:
-                errors["customer_id_field"] = (f"{field!r} is not usable as the 8x8 account number; use "
-                                               "\"external_id\", \"id\" or \"metadata.<key>\".")
-        return errors
 
     def _auth(self) -> tuple[str, str]:
         return (str(self.credentials.get("tenant_id", "")), str(self.credentials.get("token", "")))
