@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 
-from vendors.integrations.base import ACCEPTED, REJECTED, DemoSetup, Item, ItemResult, VendorClient, VendorError
+from vendors.integrations.base import ACCEPTED, REJECTED, DemoSetup, Item, ItemResult, VendorClient
 from vendors.sandbox.server import SandboxRequest, SandboxResponse, VendorSim
 
 TOKEN = "ringo-demo-token"
@@ -25,16 +25,15 @@ class RingoClient(VendorClient):
     SETTINGS = {"caller_name": "The name Ringo reads out before connecting."}
     demo = DemoSetup("solar", credentials={"token": TOKEN}, remote_ref="demo-list")
 
-    def push(self, items: list[Item]) -> list[ItemResult]:
-        contacts = [{"ref": str(i.id), "phone": i.lead.phone, "name": i.lead.first_name} for i in items]
-        try:
-            response = self.send("POST", "/contacts", json_body={"list": self.remote_ref, "contacts": contacts},
-                                 headers={"Authorization": f"Bearer {self.credentials.get('token', '')}"})
-        except VendorError as exc:
-            return self.fail_all(items, exc)
+    def payload(self, operation: str, item: Item) -> dict:
+        return {"ref": str(item.id), "phone": item.lead.phone, "name": item.lead.first_name}
+
+    def send_items(self, operation: str, ready: list[tuple[Item, dict]]) -> list[ItemResult]:
+        response = self.send("POST", "/contacts", json_body={"list": self.remote_ref, "contacts": [c for _, c in ready]},
+                             headers={"Authorization": f"Bearer {self.credentials.get('token', '')}"})
         answers = {a["ref"]: a for a in (self.json_or_none(response) or {}).get("results", [])}
         results = []
-        for item in items:
+        for item, _ in ready:
             answer = answers.get(str(item.id), {"error": f"no answer (HTTP {response.status_code})"})
             if "id" in answer:
                 results.append(ItemResult(item.id, ACCEPTED, remote_ref=answer["id"],

@@ -276,6 +276,12 @@ class VendorClient:
                 errors[key] = problem
         return errors
 
+    def setting(self, key: str, default: Any) -> Any:
+        """A destination setting, or ``default`` when it is absent or fails its check."""
+        value = self.settings.get(key, default)
+        check = self.setting_checks.get(key)
+        return default if check is not None and check(value) else value
+
     # ---- the pipeline ---------------------------------------------------------
     def push(self, items: list[Item]) -> list[ItemResult]:
         return self.run("push", items)
@@ -347,14 +353,18 @@ class VendorClient:
         return None
 
     def send_items(self, operation: str, ready: list[tuple[Item, Any]]) -> Iterable[ItemResult]:
-        """Send (item, payload) pairs and yield their results. The default: one request per item
-        (``request``), read by ``parse``. Batch operations override this."""
+        """Send (item, payload) pairs and yield their results. The default: one call per item
+        (``send_one``). Batch operations override this."""
         for item, payload in ready:
             first = len(self.exchanges)
-            result = self.parse(operation, item, payload, self.request(operation, item, payload))
+            result = self.send_one(operation, item, payload)
             if result.sent_in is None and len(self.exchanges) > first:
                 result.sent_in, result.decided_by = first, self.last_exchange()
             yield result
+
+    def send_one(self, operation: str, item: Item, payload: Any) -> ItemResult:
+        """One item's call and its result: ``request`` read by ``parse``, unless a vendor needs more."""
+        return self.parse(operation, item, payload, self.request(operation, item, payload))
 
     def request(self, operation: str, item: Item, payload: Any) -> requests.Response:
         raise NotImplementedError
@@ -403,6 +413,8 @@ class VendorClient:
         return text
 
     def url(self, path: str) -> str:
+        if path.startswith(("http://", "https://")):   # a link the vendor gave, checked by the caller
+            return path
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def send(self, method: str, path: str, *, json_body: Any = None, params: dict | None = None,

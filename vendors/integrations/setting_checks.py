@@ -13,14 +13,14 @@ LEAD_FIELDS = frozenset({
 })
 
 
-def mapping_error(mapping: Any, key_words: str) -> str:
+def mapping_error(mapping: Any, key_words: str, allowed: Any = LEAD_FIELDS) -> str:
     """What is wrong with a {vendor key: lead field} setting."""
     if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
         return f"Must be an object of {{\"{key_words}\": \"lead field name\"}}."
-    bad = sorted(v for v in mapping.values() if v not in LEAD_FIELDS)
+    bad = sorted(v for v in mapping.values() if v not in allowed)
     if bad:
-        return f"Unknown lead field(s): {', '.join(bad)}. Choose from: {', '.join(sorted(LEAD_FIELDS))}."
-    return ""
+        return f"Unknown lead field(s): {', '.join(map(repr, bad))}. Choose from: {', '.join(sorted(allowed))}."
+    return f"Each {key_words} must be a name." if any(not k for k in mapping) else ""
 
 
 def lead_field_list(allowed: frozenset[str]) -> Callable[[Any], str]:
@@ -32,8 +32,8 @@ def lead_field_list(allowed: frozenset[str]) -> Callable[[Any], str]:
     return check
 
 
-def lead_field_mapping(key_words: str) -> Callable[[Any], str]:
-    return lambda value: mapping_error(value, key_words)
+def lead_field_mapping(key_words: str, allowed: Any = LEAD_FIELDS) -> Callable[[Any], str]:
+    return lambda value: mapping_error(value, key_words, allowed)
 
 
 def boolean(value: Any) -> str:
@@ -46,6 +46,10 @@ def text(value: Any) -> str:
 
 def json_object(value: Any) -> str:
     return "" if isinstance(value, dict) else "Must be an object, e.g. {\"promo\": \"20% off\"}."
+
+
+def integer(value: Any) -> str:
+    return "" if isinstance(value, int) and not isinstance(value, bool) else f"Must be an integer, not {value!r}."
 
 
 def whole_number(low: int = 1, high: int | None = None) -> Callable[[Any], str]:
