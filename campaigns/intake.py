@@ -14,21 +14,21 @@ from __future__ import annotations
 import datetime as dt
 import operator
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, URLValidator
-from django.db import IntegrityError, connection, transaction
-from django.db.models import CharField, F, Q, Value
+from django.db import IntegrityError, transaction
+from django.db.models import CharField, F, Value
 from django.db.models.functions import Cast, Concat
 from django.db.models.base import ModelState
 from django.utils import timezone as djtz
 from django.utils.dateparse import parse_datetime
-from psycopg.types.json import Jsonb
 
-from leadhub import pgcopy, rollup
-from leadhub.planner import planner
+from leadhub import dbtools, rollup
+from leadhub.dbtools import planner
 
 from . import audit, requirements, webhooks
 from .models import DNC, Campaign, Erasure, IntakeCount, Lead, LeadList, Partner, search_key
@@ -340,27 +340,18 @@ def summary(errors: dict[str, list[dict[str, str]]]) -> tuple[str, str]:
 
 def existing_leads(campaign: Campaign, phones: list[str]) -> dict[str, int]:
     """{phone: lead id} of ``phones`` the campaign already has (one query)."""
-    if connection.vendor == "postgresql" and len(phones) == 1:
-        # one lead (an API POST): equality on both columns of the unique (phone, campaign)
-        # index, which the planner takes whatever the statistics, so no planner settings
-        # (they cost two more round trips, a sixth of a single-lead POST's statements)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT phone, id FROM campaigns_lead WHERE phone = %s AND campaign_id = %s",
-                           [phones[0], campaign.pk])
-            return dict(cursor.fetchall())
-    if connection.vendor == "postgresql":  # one text parameter (split by the server), not thousands of placeholders
-        # One probe of the (phone, campaign) index per number whatever the statistics say:
-        # a campaign filling up (an import) looked empty to them, and the planner walked
-        # all of its leads per batch (120 ms at 200k leads); a never-analyzed table made it
-        # read the whole table (a 1M import on a fresh database: 24 µs a row instead of 2).
-        # ``campaign_id + 0`` is not indexable, so the phone index is the only one left,
-        # and the sequential scan is taken away.
-        with planner(seqscan=False), connection.cursor() as cursor:
-            cursor.execute("SELECT phone, id FROM campaigns_lead "
-                           "WHERE phone = ANY(string_to_array(%s, ',')) AND campaign_id + 0 = %s",
-                           [",".join(phones), campaign.pk])
-            return dict(cursor.fetchall())
-    return dict(Lead.objects.filter(campaign=campaign, phone__in=phones).values_list("phone", "id"))
+    if len(phones) == 1:
+        # one lead (an API POST): equality on both columns of the unique (phone, campaign) index,
+        # which the planner takes whatever the statistics, so no planner settings (two more round trips)
+        return dict(Lead.objects.filter(phone=phones[0], campaign=campaign).values_list("phone", "id"))
+    # One probe of the (phone, campaign) index per number whatever the statistics say: the
+    # statistics of a campaign filling up (an import) lag behind it, and a plan made from them
+    # walks all of the campaign's leads per batch, or the whole table when it was never
+    # analyzed. ``campaign_id + 0`` is not indexable, so the phone index is the only one left,
+    # and the sequential scan is taken away.
+    leads = Lead.objects.filter(phone__in=phones).alias(campaign_plus_0=F("campaign_id") + 0)
+    with planner(seqscan=False):
+        return dict(leads.filter(campaign_plus_0=campaign.pk).values_list("phone", "id"))
 
 
 def dnc_phones(phones: Iterable[str], campaign: Campaign | int) -> set[str]:
@@ -369,24 +360,12 @@ def dnc_phones(phones: Iterable[str], campaign: Campaign | int) -> set[str]:
     if not phones:
         return set()
     campaign_id = campaign.pk if isinstance(campaign, Campaign) else campaign
-    if connection.vendor == "postgresql" and len(phones) == 1:
-        # one number: equality on each partial unique index (see existing_leads)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT phone FROM campaigns_dnc WHERE phone = %s AND campaign_id IS NULL UNION ALL "
-                           "SELECT phone FROM campaigns_dnc WHERE phone = %s AND campaign_id = %s",
-                           [phones[0], phones[0], campaign_id])
-            return {row[0] for row in cursor.fetchall()}
-    if connection.vendor == "postgresql":
-        # one arm per partial unique index (global entries, the campaign's), so each
-        # can probe its index (see existing_leads)
-        with planner(seqscan=False), connection.cursor() as cursor:
-            cursor.execute("SELECT phone FROM campaigns_dnc WHERE phone = ANY(string_to_array(%s, ',')) "
-                           "AND campaign_id IS NULL UNION ALL "
-                           "SELECT phone FROM campaigns_dnc WHERE phone = ANY(string_to_array(%s, ',')) "
-                           "AND campaign_id = %s", [",".join(phones)] * 2 + [campaign_id])
-            return {row[0] for row in cursor.fetchall()}
-    rows = DNC.objects.filter(Q(campaign__isnull=True) | Q(campaign_id=campaign_id), phone__in=phones)
-    return {str(p) for p in rows.values_list("phone", flat=True)}
+    # one arm per partial unique index (global entries, the campaign's), so each can probe its
+    # index; planner settings only for many numbers (see existing_leads)
+    listed = DNC.objects.filter(phone__in=phones, campaign__isnull=True).values_list("phone").union(
+        DNC.objects.filter(phone__in=phones, campaign_id=campaign_id).values_list("phone"), all=True)
+    with planner(seqscan=False) if len(phones) > 1 else nullcontext():
+        return {phone for (phone,) in listed}
 
 
 def submit(
@@ -494,47 +473,8 @@ def _reject(result: RowResult, code: str, message: str) -> None:
     result.warnings = []
 
 
-# Batches at least this large go through PostgreSQL COPY instead of INSERT.
+# Batches at least this large go in as one binary COPY on PostgreSQL (leadhub.dbtools.create_objects).
 COPY_MIN_ROWS = 500
-
-
-def _copy_leads(leads: list[Lead]) -> None:
-    """Bulk insert with PostgreSQL binary ``COPY`` (``leadhub.pgcopy``), giving each lead its pk.
-
-    COPY returns no ids, so the ids are taken from the table's sequence first
-    (one query) and written explicitly. Every Lead field is a plain value psycopg
-    adapts itself (text, int, datetime) except JSON; auto_now(_add) fields get one
-    timestamp, as bulk_create would give them. A row is one itemgetter call over
-    the lead's __dict__ (getattr or get_db_prep_save per cell cost ~1 µs × 25 × rows).
-    """
-    meta = Lead._meta
-    fields = [meta.pk] + [f for f in meta.concrete_fields if not f.primary_key]
-    with connection.cursor() as cursor, connection.wrap_database_errors:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(leads)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-    now = djtz.now()
-    stamped = {f.attname: now for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)}
-    json_at = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
-    row_of = operator.itemgetter(*[f.attname for f in fields])
-
-    def rows():
-        for pk, lead in zip(ids, leads):
-            data = lead.__dict__
-            data.update(stamped)
-            data[meta.pk.attname] = pk
-            row = list(row_of(data))
-            for i in json_at:
-                if row[i] is not None:
-                    row[i] = Jsonb(row[i])
-            yield row
-
-    pgcopy.copy_rows(meta.db_table, [f.column for f in fields], rows())
-    for lead in leads:  # rows() gave each lead its pk
-        lead._state.adding = False
-        lead._state.db = "default"
 
 
 def _insert(pairs: list[tuple[RowResult, Lead]], campaign: Campaign) -> None:
@@ -551,10 +491,7 @@ def _insert(pairs: list[tuple[RowResult, Lead]], campaign: Campaign) -> None:
             Lead.objects.bulk_create(leads)  # a lost race propagates to admit (no savepoint)
         else:
             with transaction.atomic():  # savepoint: a lost race falls back row by row
-                if connection.vendor == "postgresql" and len(leads) >= COPY_MIN_ROWS:
-                    _copy_leads(leads)
-                else:
-                    Lead.objects.bulk_create(leads)
+                dbtools.create_objects(Lead, leads, copy_from=COPY_MIN_ROWS)
     except IntegrityError:
         if len(leads) == 1:
             raise
@@ -614,18 +551,8 @@ def withdraw(lead_ids: Sequence[int], status: str, operation: str, audit_message
     background bulk job does once for all its leads), in one transaction. Callers pass at most
     a chunk (:func:`lead_id_chunks`)."""
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # one statement, the ids as one text parameter (psycopg dumps a list element by element)
-            with connection.cursor() as cursor:
-                cursor.execute("UPDATE campaigns_lead SET status = %s, updated_at = %s "
-                               "WHERE id = ANY(string_to_array(%s, ',')::bigint[]) "
-                               "AND status <> ALL(string_to_array(%s, ',')) RETURNING id",
-                               [status, djtz.now(), ",".join(map(str, lead_ids)), ",".join(WITHDRAWN)])
-                open_ids = sorted(row[0] for row in cursor.fetchall())
-        else:
-            open_ids = list(Lead.objects.select_for_update().filter(pk__in=lead_ids)
-                            .exclude(status__in=WITHDRAWN).order_by("pk").values_list("pk", flat=True))
-            Lead.objects.filter(pk__in=open_ids).update(status=status, updated_at=djtz.now())
+        still_open = Lead.objects.filter(pk__in=lead_ids).exclude(status__in=WITHDRAWN)
+        open_ids = sorted(dbtools.update_returning(still_open, {"status": status, "updated_at": djtz.now()}))
         planned = 0
         if open_ids:
             replies = leads_withdrawn.send(sender=Lead, leads=open_ids, operation=operation)
@@ -702,32 +629,15 @@ def add_to_dnc(
 def _list_dnc_chunk(phones: list[str], campaign: Campaign | None, reason: str, source: str) -> tuple[set[str], list[int]]:
     """List ``phones`` (E.164) in ``campaign``'s DNC list (None: global); returns the numbers
     newly listed and the ids of open leads with any of the numbers in that scope."""
-    if connection.vendor == "postgresql":
-        # the numbers as one text parameter (psycopg dumps a list element by element);
-        # ON CONFLICT skips what is listed already, RETURNING tells what was added
-        joined = ",".join(phones)
-        with connection.cursor() as cursor:
-            cursor.execute("INSERT INTO campaigns_dnc (phone, campaign_id, reason, source, created_at) "
-                           "SELECT unnest(string_to_array(%s, ',')), %s, %s, %s, %s ON CONFLICT DO NOTHING "
-                           "RETURNING phone", [joined, campaign.pk if campaign else None, reason, source, djtz.now()])
-            added = {row[0] for row in cursor.fetchall()}
-            sql = ("SELECT id FROM campaigns_lead WHERE phone = ANY(string_to_array(%s, ',')) "
-                   "AND status <> ALL(string_to_array(%s, ','))")
-            params = [joined, ",".join(WITHDRAWN)]
-            if campaign is not None:
-                sql, params = sql + " AND campaign_id = %s", params + [campaign.pk]
-            with planner(seqscan=False):  # the phone index, whatever the statistics (see existing_leads)
-                cursor.execute(sql + " ORDER BY id", params)
-            return added, [row[0] for row in cursor.fetchall()]
-    scope = Q(campaign__isnull=True) if campaign is None else Q(campaign=campaign)
-    listed = {str(p) for p in DNC.objects.filter(scope, phone__in=phones).values_list("phone", flat=True)}
-    new = [p for p in phones if p not in listed]
-    DNC.objects.bulk_create([DNC(phone=p, campaign=campaign, reason=reason, source=source) for p in new],
-                            ignore_conflicts=True)
+    # ON CONFLICT skips what is listed already, RETURNING tells what was added
+    added = dbtools.insert_new(DNC, ["phone", "campaign", "reason", "source", "created_at"],
+                               [(phone, campaign.pk if campaign else None, reason, source, djtz.now()) for phone in phones],
+                               returning="phone")
     affected = Lead.objects.filter(phone__in=phones).exclude(status__in=WITHDRAWN)
     if campaign is not None:
         affected = affected.filter(campaign=campaign)
-    return set(new), list(affected.order_by("pk").values_list("pk", flat=True))
+    with planner(seqscan=False):  # the phone index, whatever the statistics (see existing_leads)
+        return set(added), list(affected.order_by("pk").values_list("pk", flat=True))
 
 
 # --- erase (GDPR: the right to erasure) ----------------------------------------

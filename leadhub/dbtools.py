@@ -8,10 +8,14 @@ string aggregation) lives here and nowhere else.
 from __future__ import annotations
 
 import json
+import operator
 from contextlib import contextmanager
 from typing import Iterable, Iterator, Sequence
 
 from django.db import connection, connections, transaction
+from django.db.models import sql
+from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 
 def postgresql(using=None) -> bool:
@@ -91,6 +95,39 @@ def joined_ids(column: str) -> str:
     return f"string_agg({column}::text, ',' ORDER BY {column})" if postgresql() else f"group_concat({column}, ',')"
 
 
+def update_returning(queryset, values: dict, returning: str = "pk") -> list:
+    """``queryset.update(**values)`` in one statement that also returns ``returning`` of each row
+    it changed (``UPDATE … RETURNING``: PostgreSQL, and SQLite since 3.35)."""
+    model, using = queryset.model, queryset.db
+    query = queryset.query.chain(sql.UpdateQuery)
+    query.add_update_values(values)
+    statement, params = query.get_compiler(using).as_sql()
+    column = model._meta.pk.column if returning == "pk" else model._meta.get_field(returning).column
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"{statement} RETURNING {connections[using].ops.quote_name(column)}", params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def insert_new(model, fields: Sequence[str], rows: Sequence[Sequence], returning: str) -> list:
+    """Insert ``rows`` (values of ``fields``, in order) into ``model``'s table, skipping those a
+    unique constraint already holds, and return ``returning`` of the rows inserted
+    (``INSERT … ON CONFLICT DO NOTHING RETURNING``: PostgreSQL, and SQLite since 3.35)."""
+    meta, quote = model._meta, connection.ops.quote_name
+    columns = [meta.get_field(name) for name in fields]
+    names = ", ".join(quote(f.column) for f in columns)
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    size = max(1, 30_000 // len(columns))  # within either database's limit of bound parameters
+    inserted = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            part = rows[start:start + size]
+            params = [f.get_db_prep_save(value, connection) for row in part for f, value in zip(columns, row)]
+            cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES {', '.join([one] * len(part))} "
+                           f"ON CONFLICT DO NOTHING RETURNING {quote(meta.get_field(returning).column)}", params)
+            inserted += [row[0] for row in cursor.fetchall()]
+    return inserted
+
+
 # --- COPY (PostgreSQL only) -------------------------------------------------------------
 # Binary ``COPY … FROM STDIN`` (psycopg 3): the bulk-insert path of CSV imports (leads),
 # delivery planning (deliveries) and delivery results (attempts). Binary rows skip the text
@@ -122,3 +159,44 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[Sequence]) -> N
             copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
+
+
+def create_objects(model, objs: list, *, copy_from: int) -> None:
+    """``model.objects.bulk_create(objs)``; on PostgreSQL, from ``copy_from`` objects on, one binary
+    COPY instead (a large import's batches), giving each object its pk as bulk_create would.
+
+    COPY returns no ids, so the ids are taken from the table's sequence first (one query) and
+    written explicitly. Every field is a plain value psycopg adapts itself (text, int, datetime)
+    except JSON; auto_now(_add) fields get one timestamp, as bulk_create gives them. A row is one
+    itemgetter call over the object's __dict__: per-cell getattr or get_db_prep_save would cost
+    more than the COPY itself.
+    """
+    if len(objs) < copy_from or not postgresql():
+        model.objects.bulk_create(objs)
+        return
+    meta = model._meta
+    fields = [meta.pk] + [f for f in meta.concrete_fields if not f.primary_key]
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                       [meta.db_table, meta.pk.column, len(objs)])
+        ids = [row[0] for row in cursor.fetchall()]
+    now = timezone.now()
+    stamped = {f.attname: now for f in fields if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)}
+    json_at = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
+    row_of = operator.itemgetter(*[f.attname for f in fields])
+
+    def rows():
+        for pk, obj in zip(ids, objs):
+            data = obj.__dict__
+            data.update(stamped)
+            data[meta.pk.attname] = pk
+            row = list(row_of(data))
+            for i in json_at:
+                if row[i] is not None:
+                    row[i] = Jsonb(row[i])
+            yield row
+
+    copy_rows(meta.db_table, [f.column for f in fields], rows())
+    for obj in objs:  # saved, as bulk_create leaves them
+        obj._state.adding = False
+        obj._state.db = connection.alias
