@@ -7,12 +7,13 @@ string aggregation) lives here and nowhere else.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import operator
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import sql
 from django.utils import timezone
 from psycopg.types.json import Jsonb
@@ -126,6 +127,142 @@ def insert_new(model, fields: Sequence[str], rows: Sequence[Sequence], returning
                            f"ON CONFLICT DO NOTHING RETURNING {quote(meta.get_field(returning).column)}", params)
             inserted += [row[0] for row in cursor.fetchall()]
     return inserted
+
+
+def update_columns(model, pks: Sequence, columns: dict[str, Sequence], **constants) -> None:
+    """Write, for each primary key in ``pks``, its value in each of ``columns`` ({field: values, in
+    the order of pks}), and ``constants`` on every row.
+
+    PostgreSQL: one ``UPDATE … FROM unnest(arrays)``, whose text is the same whatever the number of
+    rows, so it is parsed and planned once per connection (bulk_update builds a CASE per column and
+    row, a new statement for every batch size). SQLite: ``bulk_update``.
+    """
+    if not pks:
+        return
+    if not postgresql():
+        objs = [model(pk=pk, **{name: values[i] for name, values in columns.items()}, **constants)
+                for i, pk in enumerate(pks)]
+        model.objects.bulk_update(objs, [*columns, *constants], batch_size=500)
+        return
+    meta, quote = model._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in columns]
+    fixed = [meta.get_field(name) for name in constants]
+    sets = [f"{quote(f.column)} = v.{quote(f.column)}" for f in fields] + [f"{quote(f.column)} = %s" for f in fixed]
+    arrays = ", ".join(f"%s::{f.cast_db_type(connection)}[]" for f in [meta.pk, *fields])
+    names = ", ".join(quote(f.column) for f in [meta.pk, *fields])
+    params = [f.get_db_prep_save(value, connection) for f, value in zip(fixed, constants.values())]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {quote(meta.db_table)} AS t SET {', '.join(sets)} FROM unnest({arrays}) AS v({names}) "
+                       f"WHERE t.{quote(meta.pk.column)} = v.{quote(meta.pk.column)}",
+                       [*params, list(pks), *[list(values) for values in columns.values()]])
+
+
+def update_texts(model, fields: list[str], rows: list[dict]) -> None:
+    """Write text columns of many rows (``{"id": pk, field: text, …}``). PostgreSQL: one statement
+    per 5,000 rows reading them from one JSON parameter (bulk_update's CASE per row and field costs
+    more Python than the texts take to make). SQLite: ``bulk_update``."""
+    if not postgresql():
+        model.objects.bulk_update([model(pk=row.pop("id"), **row) for row in rows], fields, batch_size=500)
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = [model._meta.get_field(name).column for name in fields]
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    shape = ", ".join(["id bigint"] + [f"{c} text" for c in columns])
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 5000):
+            cursor.execute(f"UPDATE {table} t SET {sets} FROM jsonb_to_recordset(%s::jsonb) AS v({shape}) "
+                           "WHERE t.id = v.id", [json.dumps(rows[start:start + 5000])])
+
+
+def take_time_slots(model, pk, field: str, seconds: float) -> float:
+    """Move the row's ``field`` (a time) to ``seconds`` past the later of itself and now, in one
+    step every process sees in turn; returns how long until the old value (0 if it was past).
+    A rate limit across workers: the span taken is theirs.
+
+    PostgreSQL: one autocommit statement on the database clock (the row lock lasts one UPDATE).
+    SQLite: a read and a write in one transaction (IMMEDIATE takes the write lock at BEGIN).
+    """
+    meta, quote = model._meta, connection.ops.quote_name
+    column = quote(meta.get_field(field).column)
+    if postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {quote(meta.db_table)} SET {column} = GREATEST(COALESCE({column}, clock_timestamp()), "
+                f"clock_timestamp()) + make_interval(secs => %s) WHERE {quote(meta.pk.column)} = %s "
+                f"RETURNING EXTRACT(EPOCH FROM ({column} - clock_timestamp())) - %s", [seconds, pk, seconds])
+            return max(0.0, float(cursor.fetchone()[0]))
+    with transaction.atomic():
+        last = model.objects.values_list(field, flat=True).get(pk=pk)
+        now = timezone.now()
+        slot = max(now, last or now)
+        model.objects.filter(pk=pk).update(**{field: slot + dt.timedelta(seconds=seconds)})
+    return (slot - now).total_seconds()
+
+
+def copy_or_create(model, count: int, columns: Sequence[str], rows: Callable[[], Iterable[Sequence]],
+                   objects: Callable[[], list], *, copy_from: int, **bulk_create) -> None:
+    """Insert ``count`` new rows: on PostgreSQL from ``copy_from`` rows on, one binary COPY of
+    ``rows()`` (values of ``columns``, in order); otherwise ``bulk_create(objects(), **bulk_create)``.
+    With ``ignore_conflicts``, a COPY that meets a row already there falls back to bulk_create,
+    which skips it."""
+    if postgresql() and count >= copy_from:
+        if not bulk_create.get("ignore_conflicts"):
+            copy_rows(model._meta.db_table, columns, rows())
+            return
+        try:
+            with transaction.atomic():  # a savepoint: a conflict leaves the caller's transaction usable
+                copy_rows(model._meta.db_table, columns, rows())
+            return
+        except IntegrityError:
+            pass
+    model.objects.bulk_create(objects(), **bulk_create)
+
+
+def withdraws_setwise() -> bool:
+    """Whether :func:`withdraw_pushes_setwise` is there (PostgreSQL); elsewhere the vendors app
+    plans withdrawals row by row with the ORM."""
+    return postgresql()
+
+
+def withdraw_pushes_setwise(lead_ids: Sequence[int], plan: list, code: str, now, *, push: str, pending: str,
+                            skipped: str, accepted: str) -> list[tuple]:
+    """PostgreSQL: a withdrawal of ``lead_ids`` planned in one statement on ``vendors_delivery``.
+    Their ``pending`` pushes are ``skipped`` (with ``code``); for every ``accepted`` one, a row per
+    ``plan`` entry of its destination is inserted (``plan``: flat [destination id, operation,
+    status, code, message, finished_at] * n; a row planned already is left alone). Returns
+    (inserted?, destination id, operation, status, code, count) per group, what the dashboard counts.
+
+    The chunk's pushes are read once through the (lead, destination, operation) index
+    (MATERIALIZED, so the planner cannot pick the pending-only index instead: it grows with every
+    withdrawal planned, and a large cancel would rescan it per chunk). The ids go as one text
+    parameter (psycopg dumps a list element by element).
+    """
+    values = ", ".join(["(%s::bigint, %s, %s, %s, %s, %s::timestamptz)"] * (len(plan) // 6)) or \
+        "(NULL::bigint, '', '', '', '', NULL::timestamptz)"
+    with planner(seqscan=False), connection.cursor() as cursor:
+        cursor.execute(
+            "WITH pushes AS MATERIALIZED (SELECT id, lead_id, destination_id, status, remote_ref "
+            "  FROM vendors_delivery WHERE lead_id = ANY(string_to_array(%s, ',')::bigint[]) "
+            "  AND operation = %s), "
+            # d.status again: a row a claimer took meanwhile is left to it (re-checked on the live row);
+            # by primary key from an array: joined to the CTE, the planner scanned the pending-only
+            # index (every withdrawal planned so far) once per push
+            "skipped AS (UPDATE vendors_delivery d SET status = %s, code = %s, message = %s, "
+            "  finished_at = %s, updated_at = %s WHERE d.id = ANY(ARRAY(SELECT id FROM pushes WHERE status = %s)) "
+            "  AND d.status = %s RETURNING d.destination_id), "
+            f"plan (destination_id, operation, status, code, message, finished_at) AS (VALUES {values}), "
+            "inserted AS (INSERT INTO vendors_delivery (lead_id, destination_id, operation, status, attempts, "
+            "  due_at, remote_ref, code, message, finished_at, created_at, updated_at) "
+            "  SELECT p.lead_id, p.destination_id, plan.operation, plan.status, 0, %s, p.remote_ref, "
+            "  plan.code, plan.message, plan.finished_at, %s, %s "
+            "  FROM pushes p JOIN plan ON plan.destination_id = p.destination_id WHERE p.status = %s "
+            "  ON CONFLICT DO NOTHING RETURNING destination_id, operation, status, code) "
+            "SELECT false, destination_id, %s, %s, %s, count(*) FROM skipped GROUP BY destination_id "
+            "UNION ALL SELECT true, destination_id, operation, status, code, count(*) FROM inserted "
+            "GROUP BY destination_id, operation, status, code",
+            [",".join(map(str, lead_ids)), push, skipped, code, f"Not sent: the lead was {code} first.", now, now,
+             pending, pending, *plan, now, now, now, accepted, push, skipped, code])
+        return cursor.fetchall()
 
 
 # --- COPY (PostgreSQL only) -------------------------------------------------------------

@@ -11,7 +11,6 @@ idempotency keys / duplicate answers keep the vendor from creating them twice.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import random
 import threading
@@ -23,7 +22,7 @@ from typing import Sequence
 from urllib.parse import quote, quote_plus
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django_q.conf import Conf
@@ -33,9 +32,8 @@ from campaigns.intake import PERSONAL_FIELDS, WITHDRAWN, dnc_phones
 from campaigns.models import Campaign, Lead
 from campaigns.requirements import CODE as REQUIREMENTS_CODE
 from campaigns.requirements import PHONE
-from leadhub import pgcopy
+from leadhub import dbtools
 from leadhub.backoff import retry_delay
-from leadhub.planner import planner
 
 from . import counts, queue, registry, stopping
 from .integrations.base import ACCEPTED, REJECTED, RETRY, UNSUPPORTED, Item, ItemResult, VendorError
@@ -135,21 +133,16 @@ def plan_push(leads: list[Lead]) -> int:
 
 
 def _insert_pushes(rows: list[tuple[int, int, dt.datetime]], now: dt.datetime) -> None:
-    """Write push rows for new leads: COPY on PostgreSQL (an import plans thousands a second)."""
-    if connection.vendor == "postgresql" and len(rows) >= 500:
-        columns = ("lead_id", "destination_id", "operation", "status", "attempts", "due_at", "remote_ref", "code",
-                   "message", "created_at", "updated_at")
-        try:
-            with transaction.atomic():
-                pgcopy.copy_rows("vendors_delivery", columns, (
-                    (lead_id, dest_id, Op.PUSH, St.PENDING, 0, due, "", "", "", now, now)
-                    for lead_id, dest_id, due in rows))
-            return
-        except IntegrityError:  # planned already (cannot happen for new leads): fall through
-            pass
-    Delivery.objects.bulk_create(
-        [Delivery(lead_id=lead_id, destination_id=dest_id, operation=Op.PUSH, due_at=due)
-         for lead_id, dest_id, due in rows], batch_size=2000, ignore_conflicts=True)
+    """Write push rows for new leads: COPY on PostgreSQL from 500 rows (an import plans thousands
+    a second); a row planned already (which cannot happen for new leads) is skipped."""
+    columns = ("lead_id", "destination_id", "operation", "status", "attempts", "due_at", "remote_ref", "code",
+               "message", "created_at", "updated_at")
+    dbtools.copy_or_create(
+        Delivery, len(rows), columns,
+        lambda: ((lead_id, dest_id, Op.PUSH, St.PENDING, 0, due, "", "", "", now, now) for lead_id, dest_id, due in rows),
+        lambda: [Delivery(lead_id=lead_id, destination_id=dest_id, operation=Op.PUSH, due_at=due)
+                 for lead_id, dest_id, due in rows],
+        copy_from=500, batch_size=2000, ignore_conflicts=True)
 
 
 def plan_withdrawal(leads: Sequence[Lead | int], operation: str) -> int:
@@ -171,10 +164,10 @@ def plan_withdrawal(leads: Sequence[Lead | int], operation: str) -> int:
         return 0
     now = timezone.now()
     code = {"end_contact": "withdrawn", "dnc": "dnc", "erase": "erased"}[operation]
-    if operation != "erase" and connection.vendor == "postgresql":
+    if operation != "erase" and dbtools.withdraws_setwise():
         return _plan_withdrawal_setwise(ids, operation, code, now)
     # locked first (a claimer skips them), so the dashboard counts exactly the rows skipped here
-    unsent = list(_locking(Delivery.objects.filter(lead_id__in=ids, operation=Op.PUSH, status=St.PENDING))
+    unsent = list(dbtools.claimable(Delivery.objects.filter(lead_id__in=ids, operation=Op.PUSH, status=St.PENDING))
                   .values_list("id", "destination_id"))
     Delivery.objects.filter(pk__in=[pk for pk, _ in unsent]).update(
         status=St.SKIPPED, code=code, message=f"Not sent: the lead was {code} first.", finished_at=now,
@@ -217,31 +210,28 @@ def plan_withdrawal(leads: Sequence[Lead | int], operation: str) -> int:
 
 
 def _insert_withdrawals(rows: list[Delivery], now: dt.datetime) -> None:
-    """Write withdrawal rows: COPY on PostgreSQL with each person's details encrypted once (an
-    erase of 70,000 leads spent most of its time in bulk_create's per-cell preparation)."""
-    if connection.vendor == "postgresql" and len(rows) >= 500:
-        columns = ("lead_id", "destination_id", "operation", "status", "attempts", "due_at", "remote_ref", "code",
-                   "message", "finished_at", "subject", "created_at", "updated_at")
-        subject_field, sealed = Delivery._meta.get_field("subject"), {}
+    """Write withdrawal rows: COPY on PostgreSQL from 500 rows, with each person's details encrypted
+    once per lead (bulk_create prepares every cell, which is most of a large erase's time); a row
+    planned meanwhile (a concurrent withdrawal) is skipped."""
+    columns = ("lead_id", "destination_id", "operation", "status", "attempts", "due_at", "remote_ref", "code",
+               "message", "finished_at", "subject", "created_at", "updated_at")
+    subject_field, sealed = Delivery._meta.get_field("subject"), {}
 
-        def seal(row):
-            if row.lead_id not in sealed:
-                sealed[row.lead_id] = subject_field.get_db_prep_save(row.subject, connection)
-            return sealed[row.lead_id]
-        try:
-            with transaction.atomic():
-                pgcopy.copy_rows("vendors_delivery", columns, (
-                    (row.lead_id, row.destination_id, row.operation, row.status, 0, row.due_at, row.remote_ref,
-                     row.code, row.message, row.finished_at, seal(row) if row.subject else "", now, now)
-                    for row in rows))
-            return
-        except IntegrityError:  # a row planned meanwhile (a concurrent withdrawal): skip it, as below
-            pass
-    Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+    def seal(row):
+        if row.lead_id not in sealed:
+            sealed[row.lead_id] = subject_field.get_db_prep_save(row.subject, connection)
+        return sealed[row.lead_id]
+
+    dbtools.copy_or_create(
+        Delivery, len(rows), columns,
+        lambda: ((row.lead_id, row.destination_id, row.operation, row.status, 0, row.due_at, row.remote_ref,
+                  row.code, row.message, row.finished_at, seal(row) if row.subject else "", now, now) for row in rows),
+        lambda: rows, copy_from=500, ignore_conflicts=True)
 
 
 def _plan_withdrawal_setwise(ids: list[int], operation: str, code: str, now: dt.datetime) -> int:
-    """:func:`plan_withdrawal` of end_contact / dnc on PostgreSQL, a chunk of ids per statement."""
+    """:func:`plan_withdrawal` of end_contact / dnc set-wise (``dbtools.withdraw_pushes_setwise``:
+    PostgreSQL), a chunk of ids per statement."""
     # what each destination does with each operation: send it, or record it unsupported at once
     plan: list = []
     for dest in Destination.objects.select_related("account"):
@@ -249,41 +239,10 @@ def _plan_withdrawal_setwise(ids: list[int], operation: str, code: str, now: dt.
         for op in WITHDRAWAL_OPS[operation]:
             plan += ([dest.pk, str(op), St.PENDING, "", "", None] if client.supports(op) else
                      [dest.pk, str(op), St.UNSUPPORTED, "unsupported", client.unsupported_message(op), now])
-    values = ", ".join(["(%s::bigint, %s, %s, %s, %s, %s::timestamptz)"] * (len(plan) // 6)) or \
-        "(NULL::bigint, '', '', '', '', NULL::timestamptz)"
     planned = pending = 0
     for start in range(0, len(ids), WITHDRAWAL_CHUNK):
-        chunk = ",".join(map(str, ids[start:start + WITHDRAWAL_CHUNK]))
-        # One statement: the chunk's pushes read once through the (lead, destination, operation)
-        # index (MATERIALIZED, so the planner cannot pick the pending-only index instead: it grows
-        # with every withdrawal planned, and a cancel of 333k leads rescanned it per chunk), the
-        # unsent ones skipped, a row per held one and operation inserted. The ids go as one text
-        # parameter (psycopg dumps a list element by element).
-        with planner(seqscan=False), connection.cursor() as cursor:
-            cursor.execute(
-                "WITH pushes AS MATERIALIZED (SELECT id, lead_id, destination_id, status, remote_ref "
-                "  FROM vendors_delivery WHERE lead_id = ANY(string_to_array(%s, ',')::bigint[]) "
-                "  AND operation = %s), "
-                # d.status again: a row a claimer took meanwhile is left to it (re-checked on the live row)
-                # by primary key from an array: joined to the CTE, the planner scanned the pending-only
-                # index (every withdrawal planned so far) once per push, 41 s a chunk at 90k planned
-                "skipped AS (UPDATE vendors_delivery d SET status = %s, code = %s, message = %s, "
-                "  finished_at = %s, updated_at = %s WHERE d.id = ANY(ARRAY(SELECT id FROM pushes WHERE status = %s)) "
-                "  AND d.status = %s RETURNING d.destination_id), "
-                f"plan (destination_id, operation, status, code, message, finished_at) AS (VALUES {values}), "
-                "inserted AS (INSERT INTO vendors_delivery (lead_id, destination_id, operation, status, attempts, "
-                "  due_at, remote_ref, code, message, finished_at, created_at, updated_at) "
-                "  SELECT p.lead_id, p.destination_id, plan.operation, plan.status, 0, %s, p.remote_ref, "
-                "  plan.code, plan.message, plan.finished_at, %s, %s "
-                "  FROM pushes p JOIN plan ON plan.destination_id = p.destination_id WHERE p.status = %s "
-                "  ON CONFLICT DO NOTHING RETURNING destination_id, operation, status, code) "
-                # per destination, operation and outcome: what the dashboard counts
-                "SELECT false, destination_id, %s, %s, %s, count(*) FROM skipped GROUP BY destination_id "
-                "UNION ALL SELECT true, destination_id, operation, status, code, count(*) FROM inserted "
-                "GROUP BY destination_id, operation, status, code",
-                [chunk, Op.PUSH, St.SKIPPED, code, f"Not sent: the lead was {code} first.", now, now, St.PENDING,
-                 St.PENDING, *plan, now, now, now, St.ACCEPTED, Op.PUSH, St.SKIPPED, code])
-            groups = cursor.fetchall()
+        groups = dbtools.withdraw_pushes_setwise(ids[start:start + WITHDRAWAL_CHUNK], plan, code, now, push=Op.PUSH,
+                                                 pending=St.PENDING, skipped=St.SKIPPED, accepted=St.ACCEPTED)
         for is_planned, dest_id, op, status, row_code, n in groups:
             finished = [] if status == St.PENDING else \
                 [Delivery(destination_id=dest_id, operation=op, status=status, code=row_code)] * n
@@ -383,26 +342,9 @@ def forget_personal_details(subjects: dict[int, dict]) -> int:
             scrubbed = [_scrub(text, found) for text in texts]
             if scrubbed != texts:
                 rows.append({"id": pk, **dict(zip(fields, scrubbed))})
-        _update_texts(model, fields, rows)
+        dbtools.update_texts(model, fields, rows)
         changed += len(rows)
     return changed
-
-
-def _update_texts(model, fields: list[str], rows: list[dict]) -> None:
-    """Write text columns of many rows (``{"id": pk, field: text, …}``). PostgreSQL: one
-    statement per 5,000 rows reading them from one JSON parameter (``bulk_update``'s CASE per
-    row and field cost more Python than the scrubbing itself)."""
-    if connection.vendor != "postgresql":
-        model.objects.bulk_update([model(pk=row.pop("id"), **row) for row in rows], fields, batch_size=500)
-        return
-    table = connection.ops.quote_name(model._meta.db_table)
-    columns = [model._meta.get_field(name).column for name in fields]
-    sets = ", ".join(f"{c} = v.{c}" for c in columns)
-    shape = ", ".join(["id bigint"] + [f"{c} text" for c in columns])
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), 5000):
-            cursor.execute(f"UPDATE {table} t SET {sets} FROM jsonb_to_recordset(%s::jsonb) AS v({shape}) "
-                           "WHERE t.id = v.id", [json.dumps(rows[start:start + 5000])])
 
 
 FINAL_ANSWERS = (St.ACCEPTED, St.REJECTED, St.UNSUPPORTED, St.SKIPPED)
@@ -457,12 +399,6 @@ def _due(now: dt.datetime):
             .filter(~Q(operation=Op.PUSH) | Q(destination__campaign__status=Campaign.Status.ACTIVE)))
 
 
-def _locking(queryset):
-    if connection.features.has_select_for_update_skip_locked:
-        return queryset.select_for_update(skip_locked=True, of=("self",))
-    return queryset  # SQLite: the IMMEDIATE transaction already serialises claimers
-
-
 def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> Claim | None:
     """Claim the oldest due group (one destination, one operation), up to the vendor's batch size
     for that operation, plus the rest of any request a claimed row was first sent in."""
@@ -484,7 +420,7 @@ def claim(now: dt.datetime | None = None, destination_id: int | None = None) -> 
         size = size if size > 1 else SINGLE_ITEM_CLAIM
         # the group's own rows only (what makes a group due was checked above): no join, so the
         # rows are read in due order from delivery_claim_idx and the scan stops at ``size``
-        rows = list(_locking(Delivery.objects.filter(destination_id=dest_id, operation=operation,
+        rows = list(dbtools.claimable(Delivery.objects.filter(destination_id=dest_id, operation=operation,
                                                      status=St.PENDING, due_at__lte=now).order_by("due_at"))
                     .values_list("id", "call_ref")[:size])
         ids = [pk for pk, _ in rows] + _rest_of_units(dest_id, operation, {ref for _, ref in rows if ref},
@@ -507,7 +443,7 @@ def _rest_of_units(destination_id: int, operation: str, refs: set[str], claimed:
     their due time: a request is retried as one unit."""
     if not refs:
         return []
-    return [pk for pk in _locking(Delivery.objects.filter(
+    return [pk for pk in dbtools.claimable(Delivery.objects.filter(
         destination_id=destination_id, operation=operation, status=St.PENDING, call_ref__in=refs))
         .values_list("id", flat=True) if pk not in claimed]
 
@@ -537,24 +473,7 @@ class AccountRateLimiter:
 
     def reserve(self, slots: int = 1) -> float:
         """Reserve ``slots`` consecutive slots; returns the seconds to wait for the first."""
-        span = self.interval * slots
-        if connection.vendor == "postgresql":
-            # one autocommit statement on the database clock: the row lock lasts one UPDATE
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE vendors_vendoraccount SET next_request_at = "
-                    "GREATEST(COALESCE(next_request_at, clock_timestamp()), clock_timestamp()) "
-                    "+ make_interval(secs => %s) WHERE id = %s "
-                    "RETURNING EXTRACT(EPOCH FROM (next_request_at - clock_timestamp())) - %s",
-                    [span, self.account_id, span])
-                return max(0.0, float(cursor.fetchone()[0]))
-        with transaction.atomic():  # SQLite: IMMEDIATE takes the write lock at BEGIN
-            last = VendorAccount.objects.values_list("next_request_at", flat=True).get(pk=self.account_id)
-            now = timezone.now()
-            slot = max(now, last or now)
-            VendorAccount.objects.filter(pk=self.account_id).update(
-                next_request_at=slot + dt.timedelta(seconds=span))
-        return (slot - now).total_seconds()
+        return dbtools.take_time_slots(VendorAccount, self.account_id, "next_request_at", self.interval * slots)
 
     def __call__(self) -> None:
         if not self.left:
@@ -584,21 +503,17 @@ def _call(delivery: Delivery) -> dict:
 
 def store_call_refs(items: list[Item]) -> None:
     """Write the request items went out in (one ref and size, a position each), before the
-    vendor can act on it. On PostgreSQL one UPDATE over unnest'ed arrays: bulk_update's CASE
-    per row took 0.55 s for 100 items and halved a 100-item vendor's delivery rate (291-342 against
-    586 items/s in a 3,000-lead run)."""
+    vendor can act on it (dbtools.update_columns: bulk_update's CASE per row and column costs a
+    vendor that takes large batches a large share of its delivery rate)."""
     if not items:
         return
     ref, size = items[0].call_ref, items[0].call_size
-    if connection.vendor != "postgresql" or any(i.call_ref != ref or i.call_size != size for i in items):
-        Delivery.objects.bulk_update(
-            [Delivery(pk=i.id, call_ref=i.call_ref, call_index=i.call_index, call_size=i.call_size) for i in items],
-            ["call_ref", "call_index", "call_size"], batch_size=500)
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("UPDATE vendors_delivery AS d SET call_ref = %s, call_size = %s, call_index = v.i "
-                       "FROM unnest(%s::bigint[], %s::int[]) AS v(id, i) WHERE d.id = v.id",
-                       [ref, size, [i.id for i in items], [i.call_index for i in items]])
+    ids, positions = [i.id for i in items], {"call_index": [i.call_index for i in items]}
+    if all(i.call_ref == ref and i.call_size == size for i in items):  # one request: its ref and size once
+        dbtools.update_columns(Delivery, ids, positions, call_ref=ref, call_size=size)
+    else:
+        dbtools.update_columns(Delivery, ids, {**positions, "call_ref": [i.call_ref for i in items],
+                                               "call_size": [i.call_size for i in items]})
 
 
 @dataclass
@@ -823,40 +738,20 @@ ATTEMPT_COLUMNS = ("delivery_id", "started_at", "duration_ms", "request", "http_
 
 
 def _insert_attempts(attempts: list[DeliveryAttempt]) -> None:
-    """One row per attempt: COPY on PostgreSQL, bulk INSERT elsewhere."""
-    if connection.vendor == "postgresql" and len(attempts) > 1:
-        pgcopy.copy_rows("vendors_deliveryattempt", ATTEMPT_COLUMNS,
-                         ([getattr(a, name) for name in ATTEMPT_COLUMNS] for a in attempts))
-        return
-    DeliveryAttempt.objects.bulk_create(attempts, batch_size=1000)
+    """One row per attempt: COPY on PostgreSQL for more than one, bulk INSERT otherwise."""
+    dbtools.copy_or_create(DeliveryAttempt, len(attempts), ATTEMPT_COLUMNS,
+                           lambda: ([getattr(a, name) for name in ATTEMPT_COLUMNS] for a in attempts),
+                           lambda: attempts, copy_from=2, batch_size=1000)
 
 
-RESULT_FIELDS = ["status", "attempts", "due_at", "lease_until", "remote_ref", "code", "message", "http_status",
-                 "finished_at"]
 RESULT_ARRAYS = ("status", "attempts", "due_at", "remote_ref", "code", "message", "http_status", "finished_at")
 
 
 def _write_results(changed: list[Delivery], done: dt.datetime) -> None:
-    """Store many deliveries' outcomes. On PostgreSQL one UPDATE over unnest'ed arrays: its text is
-    the same for every batch, so it is parsed and planned once per connection (bulk_update builds a
-    CASE per column and row, and a VALUES list is a new statement for every batch size)."""
-    if not changed:
-        return
-    if connection.vendor != "postgresql":
-        for d in changed:
-            d.updated_at = done
-        Delivery.objects.bulk_update(changed, RESULT_FIELDS + ["updated_at"], batch_size=500)
-        return
-    columns = [[getattr(d, name) for d in changed] for name in ("pk",) + RESULT_ARRAYS]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE vendors_delivery AS d SET status = v.status, attempts = v.attempts, due_at = v.due_at, "
-            "lease_until = NULL, remote_ref = v.remote_ref, code = v.code, message = v.message, "
-            "http_status = v.http_status, finished_at = v.finished_at, updated_at = %s "
-            "FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::timestamptz[], %s::text[], %s::text[], "
-            "%s::text[], %s::int[], %s::timestamptz[]) "
-            "AS v(id, status, attempts, due_at, remote_ref, code, message, http_status, finished_at) "
-            "WHERE d.id = v.id", [done, *columns])
+    """Store many deliveries' outcomes (their leases end) in one statement (dbtools.update_columns)."""
+    dbtools.update_columns(Delivery, [d.pk for d in changed],
+                           {name: [getattr(d, name) for d in changed] for name in RESULT_ARRAYS},
+                           lease_until=None, updated_at=done)
 
 
 # --------------------------------------------------------------------------- running
