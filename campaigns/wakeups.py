@@ -1,6 +1,6 @@
 """Coalesced wake-ups: queue a background run of some kind of work only when none is queued yet.
 
-Used by both outboxes: vendor deliveries (``vendors.services.wake``) and partner webhook events
+Used by both outboxes: vendor deliveries (``vendors.planning.wake``) and partner webhook events
 (``campaigns.webhooks.sending.wake``). Every commit that writes work calls :func:`wake`, so a
 burst of single-lead requests would queue a task per commit; the ``WakeUp`` row (one per kind)
 makes it one: the first commit inserts it and queues the task, later ones see it and return (a

@@ -17,7 +17,7 @@ from campaigns.models import BulkAction
 from campaigns.paginators import EstimatedCountPaginator
 from leadhub.deletion import CountedDeleteMixin
 
-from . import admin_help, counts, lead_states, registry, services
+from . import admin_help, counts, lead_states, planning, registry
 from .integrations.base import VendorError
 from .models import (
     Delivery, DeliveryAttempt, DeliveryOutcome, Destination, DestinationAlert, VendorAccount, VendorExchange,
@@ -130,7 +130,7 @@ class VendorAccountAdmin(CountedDeleteMixin, admin.ModelAdmin):
     @admin.action(description="Resume now (close the circuit breaker)")
     def close_circuit(self, request, queryset):
         n = queryset.update(consecutive_failures=0, circuit_open_until=None)
-        services.wake()
+        planning.wake()
         self.message_user(request, f"{n} account(s) resumed.")
 
 
@@ -403,7 +403,7 @@ class DeliveryAdmin(admin.ModelAdmin):
             n = queryset.exclude(status__in=[Delivery.Status.ACCEPTED, Delivery.Status.IN_FLIGHT]).update(
                 status=Delivery.Status.PENDING, due_at=now, attempts=0, finished_at=None, updated_at=now)
             counts.planned(reopened, now)
-        services.wake()
+        planning.wake()
         self.message_user(request, f"{n} delivery(ies) queued to retry now (accepted and in-flight ones left alone).")
 
     @admin.action(description="Cancel (do not send)")

@@ -15,7 +15,7 @@ class VendorsConfig(AppConfig):
         from .for_campaigns import pipeline as deliveries
         from .requirements import provider
         from .schedules import install_after_migrate
-        from .services import redeliver
+        from .planning import redeliver
 
         requirements.register(provider)  # intake checks leads against the campaign's destinations
         pipeline.register(deliveries)  # the one way campaigns reads deliveries (campaigns.pipeline)

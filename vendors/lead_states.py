@@ -21,7 +21,7 @@ from itertools import islice
 
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 
 from .dashboard import WITHDRAWN_CODES
 from .models import Delivery, Destination

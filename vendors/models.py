@@ -196,7 +196,7 @@ class Delivery(models.Model):
     # An erased lead keeps no personal data, but the vendors still holding the person
     # must be found by it: each withdrawal row of an erase carries the details the lead
     # had (encrypted), and they are wiped once the vendor has answered for good.
-    # db_default: the push COPY (services._insert_pushes) names no such column.
+    # db_default: the push COPY (planning._insert_pushes) names no such column.
     subject = EncryptedJSONField(
         blank=True, default=dict, db_default="", editable=False,
         help_text="Erase: the person's details until the vendor has answered (encrypted).",

@@ -4,19 +4,19 @@ from django.dispatch import receiver
 
 from campaigns.signals import campaign_status_changed, leads_accepted, leads_withdrawn
 
-from . import services
+from . import forgetting, planning
 
 
 @receiver(leads_accepted, dispatch_uid="vendors.plan_push")
 def plan_push(sender, leads, **kwargs):
-    services.plan_push(leads)
+    planning.plan_push(leads)
 
 
 @receiver(leads_withdrawn, dispatch_uid="vendors.plan_withdrawal")
 def plan_withdrawal(sender, leads, operation, **kwargs) -> int:
-    planned = services.plan_withdrawal(leads, operation)  # the sender counts the deliveries planned
+    planned = planning.plan_withdrawal(leads, operation)  # the sender counts the deliveries planned
     if operation == "erase":  # sent before intake wipes the leads: their details are still here
-        services.forget_personal_details({lead.pk: services.personal_details(lead) for lead in leads})
+        forgetting.forget_personal_details({lead.pk: forgetting.personal_details(lead) for lead in leads})
     return planned
 
 

@@ -2,7 +2,7 @@
 
 Registered in ``VendorsConfig.ready`` so that intake (which never imports vendors)
 checks leads against every enabled destination of their campaign, and used by
-``services.plan_push`` to store a skipped delivery where a lead misses what that
+``planning.plan_push`` to store a skipped delivery where a lead misses what that
 destination needs (the campaign's ``skip`` policy).
 """
 from __future__ import annotations

@@ -359,7 +359,7 @@ def _rate_limited(bench, procs, sandbox, dest) -> None:
 def run(bench):
     from urllib.parse import urlsplit
 
-    from vendors import services
+    from vendors import planning
 
     if not redis_reachable(REDIS_URL):
         bench.report(f"Redis at {REDIS_URL} unreachable (BENCH_REDIS_URL)", "skipped", "", "", None)
@@ -390,5 +390,5 @@ def run(bench):
             try:
                 procs.stop()
             finally:
-                services.woken()  # a wake-up row left by the held intake would silence later wake-ups
+                planning.woken()  # a wake-up row left by the held intake would silence later wake-ups
                 _clean()

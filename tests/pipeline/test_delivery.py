@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from campaigns import intake
 from campaigns.models import DNC, Campaign
+from leadhub import backoff
 from vendors import services
 from vendors.models import Delivery, DeliveryAttempt, VendorAccount
 
@@ -266,11 +267,11 @@ def test_a_block_of_slots_never_covers_more_than_a_tenth_of_a_second_of_the_acco
 
 
 def test_retry_delays_grow_with_jitter_and_honour_retry_after():
-    first = [services.retry_delay(1, None) for _ in range(50)]
-    fifth = [services.retry_delay(5, None) for _ in range(50)]
+    first = [backoff.retry_delay(1, None) for _ in range(50)]
+    fifth = [backoff.retry_delay(5, None) for _ in range(50)]
     assert max(first) <= 5 and min(fifth) >= 40
     assert len(set(first)) > 1
-    assert services.retry_delay(1, 120) == 120
+    assert backoff.retry_delay(1, 120) == 120
 
 
 def test_retry_now_and_cancel_admin_actions(admin_client, aktify, open_campaign, sandbox):

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from campaigns import intake
 from campaigns.models import Lead
-from vendors import services
+from vendors import planning, services
 from vendors.integrations.aimylogic import AimylogicClient
 from vendors.integrations.platform import PlatformClient
 from vendors.models import Delivery, DeliveryAttempt, Destination, VendorAccount
@@ -189,7 +189,7 @@ def test_two_threads_claiming_at_once_never_split_a_batch(transactional_db, aimy
                                                           monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("SQLite serialises claimers with IMMEDIATE transactions")
-    monkeypatch.setattr(services, "wake", lambda: None)   # (tests run tasks synchronously on commit)
+    monkeypatch.setattr(planning, "wake", lambda: None)   # (tests run tasks synchronously on commit)
     intake.submit([row(n) for n in range(20)], campaign=open_campaign)
     # the first claimer pauses after choosing its group, until the second claimer is done (or 1 s)
     other_done = threading.Event()
@@ -230,7 +230,7 @@ def test_two_threads_claiming_at_once_never_split_a_batch(transactional_db, aimy
 
 def test_every_batch_vendor_holds_every_lead_once_under_lost_replies_and_faults(
         transactional_db, aimylogic, platform, open_campaign, sandbox, settings, monkeypatch):
-    monkeypatch.setattr(services, "wake", lambda: None)   # (tests run tasks synchronously on commit)
+    monkeypatch.setattr(planning, "wake", lambda: None)   # (tests run tasks synchronously on commit)
     monkeypatch.setattr(AimylogicClient, "max_batch", 10)  # many requests, so that many faults hit
     monkeypatch.setattr(PlatformClient, "max_batch", 20)
     # Half the polls and error pages fail here, so ten failures in a row happen in some runs; the

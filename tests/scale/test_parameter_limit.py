@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from campaigns import bulk, intake, tasks
 from campaigns.models import DNC, BulkAction, BulkActionChunk, Lead, LeadList
-from vendors import services
+from vendors import forgetting, services
 from vendors.models import Delivery, DeliveryAttempt, VendorExchange
 
 from .conftest import MANY, load_accepted_pushes, load_leads, phones
@@ -104,13 +104,13 @@ def test_erase_of_every_lead_of_a_campaign_scrubs_each_ones_history_in_linear_wo
                        "%s::bigint + (row_number() OVER (ORDER BY d.id) - 1) / 1000 "
                        "FROM vendors_delivery d JOIN campaigns_lead l ON l.id = d.lead_id", [exchanges[0]])
     searched = []
-    real_scrub = services._scrub
+    real_scrub = forgetting._scrub
 
     def counting_scrub(text, values):
         searched.append(len(values))
         return real_scrub(text, values)
 
-    monkeypatch.setattr(services, "_scrub", counting_scrub)
+    monkeypatch.setattr(forgetting, "_scrub", counting_scrub)
     result = intake.erase_leads(Lead.objects.filter(campaign=campaign), via="command", requested_by="command:test",
                                 audit_leads=False)
     assert len(result.erased) == MANY and result.erasure.lead_count == MANY == result.erasure.leads.count()
