@@ -40,8 +40,8 @@ _CAMPAIGN_BY_SLUG = None
 def campaign_by_slug(key: ApiKey, slug: str) -> Campaign | None:
     """One query (it runs on every lead POST): the partner's campaign, if the key is not narrowed away from it.
 
-    Written as SQL once: the ORM form (an OR of two EXISTS) cost more to compile
-    than to run, a third of the API's own overhead per lead POST.
+    Written as SQL once: the ORM form (an OR of two EXISTS) costs far more to compile than
+    to run, and this runs on every lead POST.
     """
     global _CAMPAIGN_BY_SLUG
     if _CAMPAIGN_BY_SLUG is None:
