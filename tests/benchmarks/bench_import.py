@@ -149,11 +149,41 @@ def _django_import_export(sample: Path, campaign) -> float:
     return len(dataset) / (time.perf_counter() - started)
 
 
+def queue_job(campaign, path: Path, rel: str):
+    """A queued import of the generated file ``path`` (``rel`` below MEDIA_ROOT), mapped as generate() writes it."""
+    from campaigns.models import ImportJob
+
+    return ImportJob.objects.create(
+        campaign=campaign, original_name=path.name, file=rel, encoding="utf-8", delimiter=",",
+        status=ImportJob.Status.QUEUED,
+        mapping={"Phone Number": "phone", "First Name": "first_name", "Last Name": "last_name", "E-mail": "email",
+                 "State": "region", "Zip": "postal_code", "Lead Source Note": "metadata"},
+    )
+
+
+def run_in_child(bench, job) -> dict:
+    """Run ``job`` through the django-q2 task in a subprocess (its own ru_maxrss) with the product's settings,
+    not the tests' sync django-q: the wake-ups go to the broker. Returns the child's seconds and peak RSS;
+    ``job`` is refreshed."""
+    from django.conf import settings
+
+    env = dict(os.environ, LEADHUB_VAR_DIR=str(settings.VAR_DIR), DATABASE_URL=bench.database_url,
+               DJANGO_SETTINGS_MODULE="leadhub.settings", DEBUG="false", SECRET_KEY=settings.SECRET_KEY,
+               FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY, Q_TIMEOUT="3000", Q_RETRY="3600")
+    env.pop("Q_SYNC", None)
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(job.pk)], env=env, capture_output=True, text=True,
+                          cwd=str(Path(__file__).resolve().parents[2]))
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-3000:])
+    job.refresh_from_db()
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def run(bench) -> None:
     from django.conf import settings
     from django.db import connection
 
-    from campaigns.models import DNC, Campaign, ImportJob, Lead
+    from campaigns.models import DNC, Campaign, Lead
 
     stamp = int(time.time())
     campaign = Campaign.objects.create(name=f"Bench import {stamp}", slug=f"bench-import-{stamp}",
@@ -168,23 +198,8 @@ def run(bench) -> None:
     print(f"  generated {ROWS:,} rows ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t0:.1f}s",
           flush=True)
     DNC.objects.bulk_create([DNC(phone=p, campaign=campaign, source="bench") for p in dnc], batch_size=5000)
-    job = ImportJob.objects.create(
-        campaign=campaign, original_name=path.name, file=rel, encoding="utf-8", delimiter=",",
-        status=ImportJob.Status.QUEUED,
-        mapping={"Phone Number": "phone", "First Name": "first_name", "Last Name": "last_name", "E-mail": "email",
-                 "State": "region", "Zip": "postal_code", "Lead Source Note": "metadata"},
-    )
-    # the product's settings (not the tests' sync django-q): the wake-ups go to the broker
-    env = dict(os.environ, LEADHUB_VAR_DIR=str(settings.VAR_DIR), DATABASE_URL=bench.database_url,
-               DJANGO_SETTINGS_MODULE="leadhub.settings", DEBUG="false", SECRET_KEY=settings.SECRET_KEY,
-               FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY, Q_TIMEOUT="3000", Q_RETRY="3600")
-    env.pop("Q_SYNC", None)
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(job.pk)], env=env, capture_output=True, text=True,
-                          cwd=str(Path(__file__).resolve().parents[2]))
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-3000:])
-    child = json.loads(proc.stdout.strip().splitlines()[-1])
-    job.refresh_from_db()
+    job = queue_job(campaign, path, rel)
+    child = run_in_child(bench, job)
     rate = ROWS / child["seconds"]
     counts = job.counts
     try:

@@ -24,12 +24,10 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-SCALE = float(os.environ.get("BENCH_SCALE", 0) or 0)
+SCALE = float(os.environ.get("BENCH_SCALE") or 0)
 CHUNK = 1_000_000
 FIRST_PHONE = 2012000000        # +1 201 200 0000 …, as bench_admin (the search term below is one of them)
 SEARCH = ["(201) 201-2345", "+1 201 201 2345"]
@@ -183,9 +181,9 @@ def _import(bench, campaign) -> None:
     from django.db import connection
 
     from campaigns.models import ImportJob, Lead
-    from vendors.models import Delivery, Destination, VendorAccount
+    from vendors.models import Destination, VendorAccount
 
-    from .bench_import import CHILD, generate
+    from .bench_import import generate, queue_job, run_in_child
 
     rows = int(SCALE * 100_000)
     account, _ = VendorAccount.objects.get_or_create(name="bench-scale", defaults={"kind": "platform"})
@@ -195,22 +193,9 @@ def _import(bench, campaign) -> None:
     path = Path(settings.MEDIA_ROOT) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     generate(path, rows, seed=11)
-    job = ImportJob.objects.create(campaign=campaign, original_name=path.name, file=rel, encoding="utf-8",
-                                   delimiter=",", status=ImportJob.Status.QUEUED,
-                                   mapping={"Phone Number": "phone", "First Name": "first_name",
-                                            "Last Name": "last_name", "E-mail": "email", "State": "region",
-                                            "Zip": "postal_code", "Lead Source Note": "metadata"})
-    env = dict(os.environ, LEADHUB_VAR_DIR=str(settings.VAR_DIR), DATABASE_URL=bench.database_url,
-               DJANGO_SETTINGS_MODULE="leadhub.settings", DEBUG="false", SECRET_KEY=settings.SECRET_KEY,
-               FIELD_ENCRYPTION_KEY=settings.FIELD_ENCRYPTION_KEY, Q_TIMEOUT="3000", Q_RETRY="3600")
-    env.pop("Q_SYNC", None)
+    job = queue_job(campaign, path, rel)
     try:
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(job.pk)], env=env, capture_output=True, text=True,
-                              cwd=str(Path(__file__).resolve().parents[2]))
-        if proc.returncode != 0:
-            raise RuntimeError(proc.stderr[-3000:])
-        child = json.loads(proc.stdout.strip().splitlines()[-1])
-        job.refresh_from_db()
+        child = run_in_child(bench, job)
         held = Lead.objects.filter(campaign=campaign).count()
         print(f"  job {job.status}: {json.dumps(job.counts)}; the campaign now holds {held:,} leads", flush=True)
         rate = rows / child["seconds"]
