@@ -8,8 +8,16 @@ import urllib.request
 import pytest
 
 from campaigns.models import Campaign, Lead, LeadList, Partner
+from leadhub import dbtools
 
 _seq = itertools.count(1)
+
+
+def pytest_runtest_setup(item):
+    """``@pytest.mark.postgresql("why")``: the one place a test asks which database it runs on."""
+    marker = item.get_closest_marker("postgresql")
+    if marker and not dbtools.postgresql():
+        pytest.skip(f"needs PostgreSQL: {marker.args[0] if marker.args else 'PostgreSQL-only behaviour'}")
 
 
 @pytest.fixture(autouse=True)

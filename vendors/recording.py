@@ -39,7 +39,7 @@ def _within(index: int | None, start: int, end: int, default: int) -> int:
     return index if index is not None and start <= index < end else default
 
 
-def _record(deliveries, results, released, calls, exchanges, account, operation, now, outcome, unsent=()) -> None:
+def _record(deliveries, results, released, calls, exchanges, account, operation, outcome, unsent=()) -> None:
     done = timezone.now()
     jitter = random.random()  # one draw per claim: the items of one request come due together again
     attempts: list[tuple[DeliveryAttempt, Call | None]] = []

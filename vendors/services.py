@@ -297,7 +297,7 @@ def process(claimed: Claim, outcome: Outcome | None = None) -> Outcome:
         sent = [r for r in results if r.item_id in calls]
         outage = bool(sent) and all(r.status == RETRY and r.code in OUTAGE_CODES for r in sent)
         _update_circuit(account, outage, call_error or (sent[-1] if sent else None))
-    _record(deliveries, results, released, calls, exchanges, account, operation, now, outcome, unsent)
+    _record(deliveries, results, released, calls, exchanges, account, operation, outcome, unsent)
     if operation != Op.PUSH:
         _forget_erase_subjects(deliveries.values())
     return outcome

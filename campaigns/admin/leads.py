@@ -259,9 +259,8 @@ class LeadAdmin(PhoneSearchMixin, admin.ModelAdmin):
                                  channel=Lead.Channel.ADMIN)
         if not result.accepted:
             raise IntakeRefused(result.message)
-        lead = result.lead
-        obj.pk, obj.source, obj.created_at, obj.updated_at = lead.pk, lead.source, lead.created_at, lead.updated_at
-        obj._state.adding, obj._state.db = False, lead._state.db
+        obj.pk = result.lead.pk
+        obj.refresh_from_db()  # the form's object becomes the saved lead for the pages that follow
         for warning in result.warnings:  # the campaign's "skip" policy: vendors it will not go to
             self.message_user(request, warning["message"], messages.WARNING)
 

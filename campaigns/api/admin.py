@@ -63,9 +63,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        key, raw = ApiKey.issue(obj.partner, name=obj.name)
-        obj.pk, obj.prefix, obj.key_hash, obj.created_at = key.pk, key.prefix, key.key_hash, key.created_at
-        obj._state.adding = False
+        raw = obj.save_with_new_secret()  # the form's campaigns follow in save_related
         # Shown once, in this message only: only the hash is stored.
         self.message_user(
             request,

@@ -18,6 +18,7 @@ from django.db import connection
 
 from campaigns import audit
 from campaigns.models import ApiKey, Partner
+from leadhub import dbtools
 
 _KEY_FIELDS = [f.attname for f in ApiKey._meta.concrete_fields]
 _PARTNER_FIELDS = [f.attname for f in Partner._meta.concrete_fields]
@@ -31,7 +32,7 @@ def key_by_prefix(prefix: str) -> ApiKey | None:
     """The key and its partner in one precomposed query (it runs on every request;
     building the equivalent select_related query cost more than running it).
     PostgreSQL returns typed values; elsewhere (SQLite) the ORM converts them."""
-    if connection.vendor != "postgresql":
+    if not dbtools.postgresql():
         return ApiKey.objects.select_related("partner").filter(prefix=prefix).first()
     with connection.cursor() as cursor:
         cursor.execute(_KEY_SQL, [prefix])

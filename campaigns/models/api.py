@@ -49,15 +49,22 @@ class ApiKey(models.Model):
     @classmethod
     def issue(cls, partner: Partner, *, name: str = "", campaigns=()) -> tuple["ApiKey", str]:
         """Create a key; returns (key, raw secret). The secret is not stored."""
-        prefix = cls.PREFIX + secrets.token_hex(4)
-        raw = f"{prefix}.{secrets.token_urlsafe(32)}"
-        key = cls.objects.create(partner=partner, name=name, prefix=prefix, key_hash=cls.hash(raw))
+        key = cls(partner=partner, name=name)
+        return key, key.save_with_new_secret(campaigns)
+
+    def save_with_new_secret(self, campaigns=()) -> str:
+        """Save this new key with a fresh prefix and secret; returns the raw secret, which is
+        shown once and not stored (only its hash is)."""
+        self.prefix = self.PREFIX + secrets.token_hex(4)
+        raw = f"{self.prefix}.{secrets.token_urlsafe(32)}"
+        self.key_hash = self.hash(raw)
+        self.save()
         if campaigns:
-            key.campaigns.set(campaigns)
+            self.campaigns.set(campaigns)
         from .. import audit
 
-        audit.record([key], f"API key {prefix} issued to partner {partner.slug}", added=True)
-        return key, raw
+        audit.record([self], f"API key {self.prefix} issued to partner {self.partner.slug}", added=True)
+        return raw
 
     def matches(self, raw: str) -> bool:
         return secrets.compare_digest(self.key_hash, self.hash(raw))

@@ -221,9 +221,8 @@ def test_redelivery_queues_again_the_pushes_that_did_not_arrive(staff_client, ca
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.postgresql("lanes (SQLite has one writer at a time)")
 def test_lanes_share_the_work_and_never_take_a_lead_twice(campaign, held_leads, queued, monkeypatch, settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("lanes are a PostgreSQL matter (SQLite has one writer at a time)")
     settings.BULK_INLINE_MAX, settings.BULK_LANES = 0, 2
     boss = get_user_model().objects.create_user("boss", is_staff=True)
     with audit.acting_as("staff:boss", boss):

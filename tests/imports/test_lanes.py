@@ -18,14 +18,9 @@ from campaigns.models import DNC, ImportJob, Lead
 
 from .test_import import _job
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the lanes' connections must see the data
+pytestmark = [pytest.mark.django_db(transaction=True),  # the lanes' connections must see the data
+              pytest.mark.postgresql("lanes (SQLite has one writer at a time)")]
 ADMIT = intake.admit
-
-
-@pytest.fixture(autouse=True)
-def _postgres():
-    if connection.vendor != "postgresql":
-        pytest.skip("lanes are a PostgreSQL matter (SQLite has one writer at a time)")
 
 
 def _file(n: int) -> bytes:

@@ -2,6 +2,7 @@
 import pytest
 from django.db import connection, transaction
 
+from campaigns.models import Lead
 from leadhub import dbtools
 
 
@@ -11,12 +12,16 @@ def _synchronous_commit() -> str:
         return cursor.fetchone()[0]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_commit_without_waiting_for_disk_runs_in_any_transaction():
+    with transaction.atomic():
+        dbtools.commit_without_waiting_for_disk()  # SQLite: nothing to change, and no error
+        assert Lead.objects.count() == 0  # the transaction goes on
+
+
 @pytest.mark.django_db(transaction=True)  # a real transaction: SET LOCAL ends with its commit
+@pytest.mark.postgresql("synchronous_commit")
 def test_a_commit_without_waiting_for_disk_is_this_transactions_only():
-    if connection.vendor != "postgresql":
-        with transaction.atomic():
-            dbtools.commit_without_waiting_for_disk()  # SQLite: nothing to change, and no error
-        return
     before = _synchronous_commit()
     assert before != "off"
     with transaction.atomic():

@@ -11,11 +11,13 @@ import urllib.request
 
 import pytest
 import redis
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.urls import reverse
 from django.utils import timezone
 
 from vendors.models import Delivery, Destination, VendorAccount
+
+from tests.pipeline.cluster import database_url
 
 from .conftest import ROOT, production_env
 
@@ -98,9 +100,7 @@ def test_the_procfile_names_web_worker_and_release():
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_the_procfiles_web_process_serves_health_over_plain_http_and_redirects_the_rest(tmp_path):
-    db = connection.settings_dict
-    url = (f"sqlite:///{db['NAME']}" if connection.vendor == "sqlite" else
-           f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}")
+    url = database_url()
     with socket.socket() as probe:  # a free port: other test runs on this machine may hold any fixed one
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -10,12 +10,15 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from leadhub import dbtools
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def database_url() -> str:
+    """DATABASE_URL for a child process: the database this test runs on."""
     db = connection.settings_dict
-    if connection.vendor == "sqlite":
+    if not dbtools.postgresql():
         return f"sqlite:///{db['NAME']}"
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 

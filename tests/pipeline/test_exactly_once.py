@@ -185,10 +185,9 @@ def test_120_aktify_cancellations_go_in_3_end_contact_calls_and_a_bad_number_sin
 
 # ---------------------------------------------------------------- 4. one batch, one thread
 
+@pytest.mark.postgresql("SQLite serialises claimers with IMMEDIATE transactions")
 def test_two_threads_claiming_at_once_never_split_a_batch(transactional_db, aimylogic, open_campaign, sandbox,
                                                           monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises claimers with IMMEDIATE transactions")
     monkeypatch.setattr(planning, "wake", lambda: None)   # (tests run tasks synchronously on commit)
     intake.submit([row(n) for n in range(20)], campaign=open_campaign)
     # the first claimer pauses after choosing its group, until the second claimer is done (or 1 s)

@@ -10,7 +10,7 @@ import signal
 import time
 
 import pytest
-from django.db import connection, models
+from django.db import models
 
 from campaigns import intake
 from campaigns.models import Campaign
@@ -28,16 +28,15 @@ from .cluster import (
 )
 from .conftest import row
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True),
+              pytest.mark.postgresql("several clusters share one PostgreSQL (SQLite takes one writer: README, "
+                                     "'Where the embedded default stops')")]
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 @pytest.fixture
 def redis_queue():
-    if connection.vendor != "postgresql":
-        pytest.skip("several clusters share one PostgreSQL (SQLite takes one writer: README, 'Where the embedded "
-                    "default stops')")
     if not redis_reachable(REDIS_URL):
         message = f"Redis at {REDIS_URL} is unreachable (set TEST_REDIS_URL)"
         if os.environ.get("CI"):
