@@ -142,9 +142,9 @@ def _list_dnc_chunk(phones: list[str], campaign: Campaign | None, reason: str, s
     """List ``phones`` (E.164) in ``campaign``'s DNC list (None: global); returns the numbers
     newly listed and the ids of open leads with any of the numbers in that scope."""
     # ON CONFLICT skips what is listed already, RETURNING tells what was added
-    added = dbtools.insert_new(DNC, ["phone", "campaign", "reason", "source", "created_at"],
-                               [(phone, campaign.pk if campaign else None, reason, source, djtz.now()) for phone in phones],
-                               returning="phone")
+    added = dbtools.insert_new(DNC, {"phone": phones}, returning="phone",
+                               campaign=campaign.pk if campaign else None, reason=reason, source=source,
+                               created_at=djtz.now())
     affected = Lead.objects.filter(phone__in=phones).exclude(status__in=WITHDRAWN)
     if campaign is not None:
         affected = affected.filter(campaign=campaign)

@@ -13,6 +13,7 @@ import operator
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, Sequence
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import sql
 from django.utils import timezone
@@ -109,22 +110,43 @@ def update_returning(queryset, values: dict, returning: str = "pk") -> list:
         return [row[0] for row in cursor.fetchall()]
 
 
-def insert_new(model, fields: Sequence[str], rows: Sequence[Sequence], returning: str) -> list:
-    """Insert ``rows`` (values of ``fields``, in order) into ``model``'s table, skipping those a
-    unique constraint already holds, and return ``returning`` of the rows inserted
-    (``INSERT … ON CONFLICT DO NOTHING RETURNING``: PostgreSQL, and SQLite since 3.35)."""
+def insert_new(model, values: dict[str, Sequence], returning: str, **constants) -> list:
+    """Insert one row per position of ``values`` ({field: that column's values}) with ``constants``
+    ({field: value}) in every row, skipping rows a unique constraint already holds; returns
+    ``returning`` of the rows inserted (``INSERT … ON CONFLICT DO NOTHING RETURNING``).
+
+    PostgreSQL: the varying columns travel as one JSON parameter (``jsonb_to_recordset``), so the
+    statement's text is the same whatever the number of rows and psycopg has one string to send,
+    not thousands of placeholders to split or array elements to dump (a global DNC of 100,000
+    numbers: 18 s through VALUES lists, 5 s so). SQLite (3.35 and later): ``VALUES`` lists within
+    its limit of bound parameters.
+    """
     meta, quote = model._meta, connection.ops.quote_name
-    columns = [meta.get_field(name) for name in fields]
-    names = ", ".join(quote(f.column) for f in columns)
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    size = max(1, 30_000 // len(columns))  # within either database's limit of bound parameters
-    inserted = []
+    varying = [meta.get_field(name) for name in values]
+    fixed = [meta.get_field(name) for name in constants]
+    names = ", ".join(quote(f.column) for f in [*varying, *fixed])
+    head = f"INSERT INTO {quote(meta.db_table)} ({names}) "
+    tail = f" ON CONFLICT DO NOTHING RETURNING {quote(meta.get_field(returning).column)}"
+    fixed_params = [f.get_db_prep_save(value, connection) for f, value in zip(fixed, constants.values())]
+    rows = list(zip(*values.values()))
+    if not rows:
+        return []
     with connection.cursor() as cursor:
+        if postgresql():
+            shape = ", ".join(f"{quote(f.column)} {f.cast_db_type(connection)}" for f in varying)
+            picked = ", ".join([f"v.{quote(f.column)}" for f in varying] + ["%s"] * len(fixed))
+            records = json.dumps([dict(zip((f.column for f in varying), row)) for row in rows], cls=DjangoJSONEncoder)
+            cursor.execute(f"{head}SELECT {picked} FROM jsonb_to_recordset(%s::jsonb) AS v({shape}){tail}",
+                           [*fixed_params, records])
+            return [row[0] for row in cursor.fetchall()]
+        one = "(" + ", ".join(["%s"] * (len(varying) + len(fixed))) + ")"
+        size = max(1, 30_000 // (len(varying) + len(fixed)))
+        inserted = []
         for start in range(0, len(rows), size):
             part = rows[start:start + size]
-            params = [f.get_db_prep_save(value, connection) for row in part for f, value in zip(columns, row)]
-            cursor.execute(f"INSERT INTO {quote(meta.db_table)} ({names}) VALUES {', '.join([one] * len(part))} "
-                           f"ON CONFLICT DO NOTHING RETURNING {quote(meta.get_field(returning).column)}", params)
+            params = [v for row in part for v in
+                      [*(f.get_db_prep_save(value, connection) for f, value in zip(varying, row)), *fixed_params]]
+            cursor.execute(f"{head}VALUES {', '.join([one] * len(part))}{tail}", params)
             inserted += [row[0] for row in cursor.fetchall()]
     return inserted
 

@@ -46,7 +46,7 @@ def load_accepted_pushes(campaign, destination) -> int:
             "INSERT INTO vendors_delivery (lead_id, destination_id, operation, status, attempts, due_at, remote_ref, "
             "code, message, created_at, updated_at) "
             "SELECT id, %s, 'push', 'accepted', 1, now(), 'remote-' || id, '', '', now(), now() "
-            "FROM campaigns_lead WHERE campaign_id = %s", [destination.pk, campaign.pk])
+            "FROM campaigns_lead WHERE campaign_id = %s ORDER BY id", [destination.pk, campaign.pk])  # ids in lead order
         return cursor.rowcount
 
 
