@@ -117,9 +117,8 @@ def insert_new(model, values: dict[str, Sequence], returning: str, **constants) 
 
     PostgreSQL: the varying columns travel as one JSON parameter (``jsonb_to_recordset``), so the
     statement's text is the same whatever the number of rows and psycopg has one string to send,
-    not thousands of placeholders to split or array elements to dump (a global DNC of 100,000
-    numbers: 18 s through VALUES lists, 5 s so). SQLite (3.35 and later): ``VALUES`` lists within
-    its limit of bound parameters.
+    not thousands of placeholders to split or array elements to dump. SQLite (3.35 and later):
+    ``VALUES`` lists within its limit of bound parameters.
     """
     meta, quote = model._meta, connection.ops.quote_name
     varying = [meta.get_field(name) for name in values]

@@ -162,8 +162,8 @@ else:
     _db.setdefault("OPTIONS", {}).setdefault("server_side_binding", env.bool("DB_SERVER_SIDE_BINDING", default=True))
     # The planner's price of a random page read, for this app's connections (empty: the server's own).
     # PostgreSQL's default (4) prices a disk that seeks; on SSDs it made the admin's campaign + status
-    # filter walk the primary key backwards past other campaigns' newest rows (240 ms at 10M leads)
-    # instead of reading lead_campaign_status_idx.
+    # filter walk the primary key backwards past other campaigns' newest rows instead of reading
+    # lead_campaign_status_idx.
     if random_page_cost := env.str("DB_RANDOM_PAGE_COST", default="1.1"):
         _db["OPTIONS"].setdefault("options", f"-c random_page_cost={float(random_page_cost)}")
     # A prepared statement takes at most 65,535 parameters: this backend tells Django so

@@ -79,7 +79,7 @@ class Lead(models.Model):
             models.Index(fields=["partner", "external_id"], name="lead_partner_external_idx",
                          condition=Q(partner__isnull=False)),
             models.Index(fields=["lead_list"], name="lead_list_idx", condition=Q(lead_list__isnull=False)),
-            # the partner API's lead list, newest first, with or without a campaign
+            # the partner API's lead list, newest first (a campaign filter skips the partner's other campaigns' rows)
             models.Index(fields=["partner", "-id"], name="lead_partner_idx", condition=Q(partner__isnull=False)),
             # the admin's search: an external id; names as LIKE 'zoe%' (varchar_pattern_ops: any collation;
             # ignored by SQLite)

@@ -1,8 +1,8 @@
 """The partner API's lead list stays an index walk as the table grows (issue 15, item 6).
 
 At 10M leads the list of one partner's leads walked the primary key backwards past every
-newer lead of everyone else (228 ms a first page); lead_partner_idx reads that partner's
-leads newest first, with or without a campaign filter.
+newer lead of everyone else; lead_partner_idx reads that partner's leads newest first. (With a
+campaign filter it still skips the partner's newer leads of other campaigns: README, Capacity.)
 
 (A bitmap of the partner's and the campaign's indexes reads them all and sorts them: cheap for a
 small partner, and as slow as the walk for a big one.)

@@ -275,19 +275,19 @@ def _comunik8(campaign, items):
 
 
 def _client_costs(bench) -> None:
-    campaign, items = _fixtures()
+    campaign, _ = _fixtures()
     # the clients' one INFO line per request batch would flood the table; the call (and its
     # level check) still happens, only the emission is skipped
     quiet = logging.getLogger("vendors.integrations")
     level = quiet.level
     quiet.setLevel(logging.WARNING)
     try:
-        _measure_clients(bench, campaign, items)
+        _measure_clients(bench, campaign)
     finally:
         quiet.setLevel(level)
 
 
-def _measure_clients(bench, campaign, items) -> None:
+def _measure_clients(bench, campaign) -> None:
     bench.report("client harness: fake session cost per HTTP call (included below)", _fake_overhead_us(), "µs",
                  "-", None)
     cases = [
