@@ -8,7 +8,7 @@ import time
 import pytest
 
 from vendors.integrations.base import ACCEPTED, REJECTED, RETRY, Item, VendorError
-from vendors.integrations.bulkjobs import walk_cursor
+from vendors.integrations.paging import walk_cursor
 from vendors.integrations.platform import ENDPOINTS, PlatformClient
 from vendors.models import Destination, VendorAccount
 from vendors import registry

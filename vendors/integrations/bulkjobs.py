@@ -1,10 +1,9 @@
-"""Asynchronous bulk jobs and paged collections, written once for any vendor that has them.
+"""Asynchronous bulk jobs, written once for any vendor that has them (:class:`BulkJobClient`).
 
-A bulk import is posted once, then its job is polled until it ends (:func:`poll`), its errors
-are read page by page (:func:`pages`) and each error is mapped back to the row it names
-(:func:`error_rows`). Collections are walked by cursor (:func:`walk_cursor`). The vendor module
-says which calls and which words; these functions say how, and never send anything themselves:
-they are handed the vendor's calls.
+A bulk import is posted once, then its job is polled until it ends (:func:`.paging.poll`), its
+errors are read page by page (:func:`.paging.pages`) and each error is mapped back to the row it
+names (:func:`.error_reading.error_rows`). The vendor module says which calls and which words;
+this class says how.
 """
 from __future__ import annotations
 
@@ -14,169 +13,17 @@ import math
 import time
 import uuid as uuidlib
 from typing import Any, Callable, ClassVar, Iterator
-from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from .base import ACCEPTED, REJECTED, RETRY, Item, ItemResult, VendorClient, VendorError
 from .batching import by_request
+from .error_reading import error_rows, error_words, flatten_errors
+from .paging import Unreadable, pages, poll
 from .setting_checks import boolean, one_of, whole_number
 
 log = logging.getLogger(__name__)
 SCAN_MARGIN = dt.timedelta(minutes=2)  # clock skew allowance when learning ids of leads added since a time
-
-
-class Unreadable(Exception):
-    """A page could not be read, so what the pages say cannot be known."""
-
-
-def poll(get_status: Callable[[], str], *, finished: set[str], polls: int, pause: float,
-         sleep: Callable[[float], None], what: str, status: str = "") -> tuple[str, VendorError | None]:
-    """Call ``get_status`` until it answers one of ``finished``: (that status, None), or ("", the
-    error) when the vendor refuses (a permanent error) or ``polls`` run out. Transient failures of
-    one poll are polled again."""
-    last_error: VendorError | None = None
-    for n in range(polls):
-        if pause and n:
-            sleep(pause)
-        try:
-            status = get_status()
-        except VendorError as error:
-            if error.permanent:
-                return "", error
-            last_error = error
-            continue
-        if status in finished:
-            return status, None
-    detail = f" (last error: {last_error.message})" if last_error else ""
-    return "", VendorError(f"{what} was still {status or 'unfinished'!r} after {polls} polls{detail}; "
-                           "its leads may appear at the vendor later.", permanent=False, code="timeout",
-                           retry_after=last_error.retry_after if last_error else None)
-
-
-def same_origin(base_url: str, link: str) -> str | None:
-    """A vendor-given link as an absolute URL, or None when it leaves the account's host (the
-    credentials are never sent anywhere else)."""
-    absolute = urljoin(base_url + "/", link)
-    ours, theirs = urlsplit(base_url), urlsplit(absolute)
-    return absolute if (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc) else None
-
-
-def pages(fetch: Callable[[str | None, int | None], requests.Response], base_url: str, *,
-          max_pages: int) -> Iterator[dict]:
-    """Every page (a JSON object) of a paged answer. ``fetch(link, page_no)`` GETs one page: the
-    first with neither, then by ``nextPageLink`` (followed on the account's own host only), or by
-    ``pageNo`` + 1 while below ``totalPages`` for a vendor that never sends a link (0- or 1-based).
-    A 404 ends the walk (nothing recorded); a failed call or another error status raises
-    :class:`Unreadable`."""
-    link: str | None = None
-    page_no = first_page = None
-    uses_links = False
-    for _ in range(max_pages):
-        try:
-            response = fetch(link, page_no)
-        except VendorError:
-            raise Unreadable from None
-        if response.status_code == 404:
-            return
-        body = VendorClient.json_or_none(response) if response.status_code < 300 else None
-        if not isinstance(body, dict):
-            raise Unreadable
-        yield body
-        number, total, next_link = body.get("pageNo"), body.get("totalPages"), body.get("nextPageLink")
-        if first_page is None and isinstance(number, int):
-            first_page = number
-        uses_links = uses_links or "nextPageLink" in body
-        if isinstance(next_link, str) and next_link.strip():
-            link = same_origin(base_url, next_link.strip())
-            if link is None:
-                log.warning("not following a nextPageLink to another host")
-                return
-            continue
-        if (not uses_links and isinstance(number, int) and isinstance(total, int) and first_page is not None
-                and number - first_page + 1 < total):
-            page_no, link = number + 1, None
-            continue
-        return
-
-
-def walk_cursor(get_page: Callable[[dict | None], Any], params: dict, *, max_pages: int) -> Iterator[dict]:
-    """Every item of a cursor-paged collection (``{metadata: {nextCursor}, items: [...]}``; the
-    cursor is also read from ``next_cursor`` or ``next``). ``get_page(query)`` returns a page's body."""
-    cursor = None
-    for _ in range(max_pages):
-        query = dict(params)
-        if cursor:
-            query["cursor"] = cursor
-        body = get_page(query or None)
-        items = body.get("items") if isinstance(body, dict) else None
-        yield from (i for i in (items or []) if isinstance(i, dict))
-        meta = body.get("metadata") if isinstance(body, dict) else None
-        meta = meta if isinstance(meta, dict) else {}
-        nxt = meta.get("nextCursor") or meta.get("next_cursor") or meta.get("next")
-        if not nxt or nxt == cursor or not items:
-            return
-        cursor = str(nxt)
-
-
-def error_rows(error_list: Any, keys: dict[str, list[int]], base: int, size: int) -> Iterator[tuple[int | None, Any]]:
-    """(row position, entry) for each entry of a bulk job's error list (an object keyed by row, or
-    a list whose entries carry ``index``/``row``/``position``/``line``). An entry is matched by its
-    ``customerKey`` when that names one row (``keys``: key -> positions), else by its key as a
-    ``base``-based row number below ``size``, else by its key as a customer key; None when unmatched."""
-    if isinstance(error_list, dict):
-        entries = list(error_list.items())
-    elif isinstance(error_list, list):
-        entries = []
-        for n, entry in enumerate(error_list):
-            found = next((entry[k] for k in ("index", "row", "position", "line") if isinstance(entry, dict)
-                          and k in entry), None)
-            entries.append((found if found is not None else ("#", n), entry))
-    else:
-        entries = []
-    for key, entry in entries:
-        yield _position(key, entry, keys, base, size), entry
-
-
-def _position(key: Any, entry: Any, keys: dict[str, list[int]], base: int, size: int) -> int | None:
-    if isinstance(entry, dict) and entry.get("customerKey") is not None:
-        positions = keys.get(str(entry["customerKey"]))
-        if positions and len(positions) == 1:
-            return positions[0]
-    if isinstance(key, tuple):
-        return None
-    try:
-        position = int(key) - base
-    except (TypeError, ValueError):
-        positions = keys.get(str(key))          # an error list keyed by customer key
-        return positions[0] if positions and len(positions) == 1 else None
-    return position if 0 <= position < size else None
-
-
-def error_words(body: Any, fallback: str = "") -> str:
-    """The words of a REST error body: its ``message`` (or ``error``, ``detail``, ``title``) and its
-    ``errors`` (``{field: [message]}``) flattened; text bodies as they are."""
-    if isinstance(body, str):
-        return body.strip()[:500] or fallback
-    if not isinstance(body, dict):
-        return fallback
-    first = next((body[k].strip() for k in ("message", "error", "detail", "title")
-                  if isinstance(body.get(k), str) and body[k].strip()), "")
-    return " — ".join(filter(None, (first, flatten_errors(body.get("errors"))))) or fallback
-
-
-def flatten_errors(errors: Any) -> str:
-    """Nested error details (``{field: [message]}``, lists, text) as one line."""
-    if not errors:
-        return ""
-    if isinstance(errors, str):
-        return errors
-    if isinstance(errors, list):
-        return "; ".join(filter(None, (flatten_errors(e) for e in errors)))
-    if isinstance(errors, dict):
-        return "; ".join(f"{field}: {text}" if (text := flatten_errors(msgs)) else str(field)
-                         for field, msgs in errors.items())
-    return str(errors)
 
 
 # Settings of the bulk-job mechanism, in the schema of every vendor client that uses it.

@@ -35,7 +35,9 @@ from campaigns.requirements import PHONE, Requirement
 from .base import (
     ACCEPTED, REJECTED, CallOutcome, ConnectionReport, DemoSetup, Item, ItemResult, Unsendable, VendorError, utc_stamp,
 )
-from .bulkjobs import BULK_CHECKS, BULK_SETTINGS, BulkJobClient, error_words, flatten_errors, walk_cursor
+from .bulkjobs import BULK_CHECKS, BULK_SETTINGS, BulkJobClient
+from .error_reading import error_words, flatten_errors
+from .paging import walk_cursor
 from .setting_checks import boolean, integer, lead_field_mapping, one_of
 
 log = logging.getLogger(__name__)
