@@ -1,9 +1,10 @@
 """The partner API's lead list stays an index walk as the table grows (issue 15, item 6).
 
 At 10M leads the list of one partner's leads walked the primary key backwards past every
-newer lead of everyone else; lead_partner_idx reads that partner's leads newest first. Filtered
-to one campaign, that walk still passed the partner's own newer leads in its other campaigns
-(100,000 rows removed by filter at 10M); lead_partner_campaign_idx reads the campaign's page.
+newer lead of everyone else; lead_partner_list_idx reads that partner's leads newest first.
+Filtered to one campaign, an index of (partner, -id) still fetched the partner's own newer leads
+in its other campaigns from the table only to drop them (100,000 rows removed by filter at 10M:
+138 ms); with the campaign in the index they are skipped there (3 ms).
 
 (A bitmap of the partner's and the campaign's indexes reads them all and sorts them: cheap for a
 small partner, and as slow as the walk for a big one.)
@@ -58,7 +59,7 @@ def crowded(campaign, partner, make_campaign):
 @pytest.mark.parametrize("query", ["", "?campaign=solar-us"])
 def test_a_partners_lead_list_reads_its_own_leads_not_everyone_newer(api, crowded, query):
     plan = _plan_of_lead_list(api, query)
-    # one page of its newest leads (lead_partner_idx), not all 20,000 of them to sort (a bitmap
+    # one page of its newest leads (lead_partner_list_idx), not all 20,000 of them to sort (a bitmap
     # of other indexes) nor the 30,000 newer ones a walk down the primary key passes
     assert _leads_read(plan["Plan"]) <= 2 * PAGE, json.dumps(plan, indent=1)
 
@@ -84,6 +85,6 @@ def busy_elsewhere(campaign, partner, make_campaign):
 
 def test_one_campaign_of_a_partner_reads_that_campaign_not_its_other_newer_leads(api, busy_elsewhere):
     plan = _plan_of_lead_list(api, "?campaign=solar-us")
-    # one page (lead_partner_campaign_idx), not the 30,000 newer leads of the other campaign
-    # lead_partner_idx passes, nor the campaign's 20,000 to sort
+    # one page of rows (lead_partner_list_idx skips the other campaign in the index), not the
+    # partner's 30,000 newer leads there fetched and filtered out, nor the campaign's 20,000 to sort
     assert _leads_read(plan["Plan"]) <= 2 * PAGE, json.dumps(plan, indent=1)
