@@ -81,8 +81,8 @@ class Lead(models.Model):
             models.Index(fields=["lead_list"], name="lead_list_idx", condition=Q(lead_list__isnull=False)),
             # the partner API's lead list, newest first. campaign last: a campaign filter skips the
             # partner's newer leads in its other campaigns in the index, not row by row in the table.
-            # (A (partner, campaign, -id) index beside it cost as much to the planner, which chose
-            # this one.)
+            # (An exact (partner, campaign, -id) index beside (partner, -id) was costed alike by the
+            # planner, which kept walking (partner, -id); so one index serves both listings.)
             models.Index(fields=["partner", "-id", "campaign"], name="lead_partner_list_idx",
                          condition=Q(partner__isnull=False)),
             # the admin's search: an external id; names as LIKE 'zoe%' (varchar_pattern_ops: any collation;
